@@ -1,1 +1,189 @@
-//! (in progress)
+//! Start-up configuration: an optional TOML file, overridden by flags, with
+//! defaults that run tollgate on its embedded routes and policy.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// `tollgate serve` configuration. Every field has a default; a config file
+/// (`--config`) may set any of them and flags override the file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// Plain-HTTP proxy listener (HTTP/1.1 and h2 prior knowledge).
+    pub listen: SocketAddr,
+    /// Optional TLS proxy listener (HTTP/1.1 and h2 by ALPN).
+    pub tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain for the TLS listener.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for the TLS listener.
+    pub tls_key: Option<PathBuf>,
+    /// Admin listener: health, readiness (and later metrics and the API).
+    pub admin_listen: SocketAddr,
+    /// Directory for durable state.
+    pub data_dir: PathBuf,
+    /// Directory of route files; the embedded copies when unset.
+    pub routes: Option<PathBuf>,
+    /// Policy file; the embedded `policies/default.toml` when unset.
+    pub policy: Option<PathBuf>,
+    /// Upstream URL overrides by name (`twilio-api = "http://127.0.0.1:9000"`).
+    pub upstreams: BTreeMap<String, String>,
+    /// Extra PEM CA bundle trusted for upstream TLS (staging, tests); the
+    /// Mozilla roots are always trusted.
+    pub upstream_ca: Option<PathBuf>,
+    /// Decide and record every send, forward every send.
+    pub shadow: bool,
+    pub limits: Limits,
+}
+
+/// Limits that protect tollgate and the upstream from bad clients.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest send body accepted, in bytes (413 in the provider's shape).
+    pub max_body_bytes: usize,
+    /// Time a client has to send its request headers, in milliseconds.
+    pub header_read_timeout_ms: u64,
+    /// Time a client has to send a send's whole body, in milliseconds.
+    pub body_read_timeout_ms: u64,
+    /// Time to connect to an upstream, in milliseconds.
+    pub upstream_connect_timeout_ms: u64,
+    /// Time for an upstream to answer with headers, in milliseconds.
+    pub upstream_response_timeout_ms: u64,
+    /// Idle pooled upstream connections are closed after this, in seconds.
+    pub upstream_idle_timeout_s: u64,
+    /// Concurrent client connections per listener; more wait to be accepted.
+    pub max_connections: usize,
+    /// Time in-flight requests get to finish on shutdown, in seconds.
+    pub shutdown_grace_s: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 64 * 1024,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 10_000,
+            upstream_connect_timeout_ms: 5_000,
+            upstream_response_timeout_ms: 30_000,
+            upstream_idle_timeout_s: 50,
+            max_connections: 10_000,
+            shutdown_grace_s: 10,
+        }
+    }
+}
+
+impl Limits {
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
+    }
+    pub fn body_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_read_timeout_ms)
+    }
+    pub fn upstream_connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.upstream_connect_timeout_ms)
+    }
+    pub fn upstream_response_timeout(&self) -> Duration {
+        Duration::from_millis(self.upstream_response_timeout_ms)
+    }
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls_listen: None,
+            tls_cert: None,
+            tls_key: None,
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            data_dir: PathBuf::from("./data"),
+            routes: None,
+            policy: None,
+            upstreams: BTreeMap::new(),
+            upstream_ca: None,
+            shadow: false,
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl ServeConfig {
+    pub fn load(path: &Path) -> Result<ServeConfig, SourceError> {
+        let text = std::fs::read_to_string(path).map_err(|e| SourceError::io(path, e))?;
+        toml::from_str(&text).map_err(|e| SourceError::toml(path, &text, &e))
+    }
+}
+
+/// A problem in a configuration source (route file, policy, config file),
+/// with the file and, where known, the line and column.
+#[derive(Debug)]
+pub struct SourceError {
+    pub origin: PathBuf,
+    pub line: Option<(usize, usize)>,
+    pub message: String,
+}
+
+impl SourceError {
+    pub fn io(origin: &Path, e: std::io::Error) -> SourceError {
+        SourceError {
+            origin: origin.to_owned(),
+            line: None,
+            message: e.to_string(),
+        }
+    }
+
+    pub fn toml(origin: &Path, text: &str, e: &toml::de::Error) -> SourceError {
+        let line = e.span().map(|span| line_col(text, span.start));
+        SourceError {
+            origin: origin.to_owned(),
+            line,
+            message: e.message().to_owned(),
+        }
+    }
+
+    pub fn semantic(origin: &Path, message: String) -> SourceError {
+        SourceError {
+            origin: origin.to_owned(),
+            line: None,
+            message,
+        }
+    }
+
+    /// Attaches the line of the first occurrence of `needle` when no line is
+    /// known yet (semantic checks run after parsing, without spans).
+    pub fn near(mut self, text: &str, needle: &str) -> SourceError {
+        if self.line.is_none() {
+            if let Some(pos) = text.find(needle) {
+                self.line = Some(line_col(text, pos));
+            }
+        }
+        self
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, col)
+}
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some((l, c)) => write!(f, "{}:{l}:{c}: {}", self.origin.display(), self.message),
+            None => write!(f, "{}: {}", self.origin.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for SourceError {}

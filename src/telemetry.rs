@@ -1,1 +1,68 @@
-//! (in progress)
+//! Structured logs: JSON lines on stdout, one per decision, numbers masked
+//! and credentials never written.
+
+use std::time::Duration;
+
+use crate::number::Classification;
+use crate::policy::Decision;
+
+/// Installs the JSON subscriber. `RUST_LOG` filters (default `info`).
+pub fn init() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_writer(std::io::stdout)
+        .try_init();
+}
+
+/// One decision, as logged.
+pub struct DecisionRecord<'a> {
+    pub route: &'a str,
+    pub provider: &'a str,
+    pub channel: &'a str,
+    /// Already masked.
+    pub to: String,
+    pub number: Option<&'a Classification>,
+    pub decision: &'a Decision,
+    /// `forwarded`, `rejected`, `dropped`, `shadow_forwarded`.
+    pub outcome: &'a str,
+    pub shadow: bool,
+    pub latency: Duration,
+}
+
+pub fn record_decision(r: &DecisionRecord<'_>) {
+    let country = r.number.and_then(|n| n.region).map(|c| c.to_string());
+    let line_type = r
+        .number
+        .map(|n| n.line_type.as_str())
+        .unwrap_or("unparseable");
+    let reasons = r.decision.codes().join(",");
+    tracing::info!(
+        target: "tollgate::decision",
+        route = r.route,
+        provider = r.provider,
+        channel = r.channel,
+        to = %r.to,
+        country = country.as_deref().unwrap_or("unknown"),
+        line_type,
+        action = r.decision.action.as_str(),
+        outcome = r.outcome,
+        shadow = r.shadow,
+        score = r.decision.score,
+        reasons = %reasons,
+        latency_us = r.latency.as_micros() as u64,
+        "decision"
+    );
+}
+
+/// A destination for logs: calling code and last two digits when it parsed,
+/// otherwise only its length.
+pub fn mask_destination(number: Option<&Classification>, raw: &str) -> String {
+    match number {
+        Some(n) => n.masked(),
+        None => format!("<unparseable:{} chars>", raw.chars().count()),
+    }
+}

@@ -1,1 +1,170 @@
-//! (in progress)
+//! Synthetic answers, exactly as each aggregator writes them, so the official
+//! SDKs raise (or return) what they would for the real thing.
+//!
+//! The *shape* of each answer lives here, in Rust, because SDKs parse it and
+//! it must be exact. The *values* (status, code, text per refusal class) are
+//! data in the route files, so a provider that reuses a dialect is a new
+//! route file only.
+
+mod shapes;
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode};
+use serde::Deserialize;
+
+use crate::route::{Answer, Answers};
+
+/// The families of answer shapes tollgate can write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DialectKind {
+    /// Twilio REST errors: `{"code","message","more_info","status"}`.
+    TwilioMessage,
+    /// Twilio Verify v2: same error shape as the REST API.
+    TwilioVerify,
+    /// Vonage SMS API: HTTP 200 with per-message string statuses.
+    VonageSms,
+    /// Vonage legacy Verify: HTTP 200 `{"request_id","status","error_text"}`.
+    VonageVerifyLegacy,
+    /// Vonage Verify v2: RFC 7807 problem JSON.
+    VonageVerifyV2,
+    /// Vonage Messages API: RFC 7807 problem JSON.
+    VonageMessages,
+    /// Plivo: `{"api_id","error"}`.
+    PlivoMessage,
+}
+
+/// What a refusal is about, beyond the route file's answer.
+pub struct RejectContext<'a> {
+    /// The destination as the client wrote it (`{to}` in answer texts).
+    pub to: &'a str,
+    /// `+` and the leading digits of the number (`{prefix}`), as Twilio
+    /// names a blocked prefix.
+    pub prefix: &'a str,
+}
+
+impl DialectKind {
+    /// Checks at load time that the route file's answers fit this dialect,
+    /// so a bad file fails `tollgate check` instead of a live request.
+    pub fn check_answers(self, answers: &Answers) -> Result<(), String> {
+        let all = [
+            ("invalid_number", &answers.invalid_number),
+            ("line_type", &answers.line_type),
+            ("geo", &answers.geo),
+            ("fraud", &answers.fraud),
+            ("malformed", &answers.malformed),
+            ("too_large", &answers.too_large),
+        ];
+        for (name, a) in all {
+            if StatusCode::from_u16(a.status).is_err() {
+                return Err(format!("answers.{name}: bad HTTP status {}", a.status));
+            }
+            let ok = match self {
+                DialectKind::TwilioMessage | DialectKind::TwilioVerify => {
+                    a.code.as_integer().is_some()
+                }
+                DialectKind::VonageSms | DialectKind::VonageVerifyLegacy => a
+                    .code
+                    .as_str()
+                    .is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())),
+                DialectKind::VonageVerifyV2 | DialectKind::VonageMessages => {
+                    a.code.as_str().is_some() && a.title.is_some()
+                }
+                DialectKind::PlivoMessage => true,
+            };
+            if !ok {
+                let want = match self {
+                    DialectKind::TwilioMessage | DialectKind::TwilioVerify => "an integer `code`",
+                    DialectKind::VonageSms | DialectKind::VonageVerifyLegacy => {
+                        "a `code` string of digits"
+                    }
+                    _ => "a `code` string (the problem `type` URL) and a `title`",
+                };
+                return Err(format!("answers.{name}: the {self:?} dialect needs {want}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Renders one refusal.
+    pub fn reject(self, answer: &Answer, ctx: &RejectContext<'_>) -> Response<Bytes> {
+        let message = answer
+            .message
+            .replace("{to}", ctx.to)
+            .replace("{prefix}", ctx.prefix);
+        let (content_type, body) = match self {
+            DialectKind::TwilioMessage | DialectKind::TwilioVerify => (
+                "application/json; charset=utf-8",
+                shapes::twilio_error(
+                    answer.code.as_integer().unwrap_or(0),
+                    &message,
+                    answer.status,
+                ),
+            ),
+            DialectKind::VonageSms => (
+                "application/json",
+                shapes::vonage_sms_error(ctx.to, answer.code.as_str().unwrap_or("5"), &message),
+            ),
+            DialectKind::VonageVerifyLegacy => (
+                "application/json",
+                shapes::vonage_verify_legacy_error(answer.code.as_str().unwrap_or("5"), &message),
+            ),
+            DialectKind::VonageVerifyV2 | DialectKind::VonageMessages => (
+                "application/problem+json",
+                shapes::problem(
+                    answer.code.as_str().unwrap_or("about:blank"),
+                    answer.title.as_deref().unwrap_or(""),
+                    &message,
+                ),
+            ),
+            DialectKind::PlivoMessage => ("application/json", shapes::plivo_error(&message)),
+        };
+        json_response(answer.status, content_type, body)
+    }
+}
+
+impl DialectKind {
+    /// Adds destinations tollgate dropped from a multi-destination send to
+    /// the provider's own answer, where the provider reports invalid
+    /// destinations (Plivo `invalid_number`). `None`: leave the answer as is.
+    pub fn report_dropped(self, answer: &[u8], dropped: &[&str]) -> Option<Vec<u8>> {
+        match self {
+            DialectKind::PlivoMessage => shapes::plivo_add_invalid(answer, dropped),
+            _ => None,
+        }
+    }
+
+    /// Whether [`DialectKind::report_dropped`] can report dropped destinations.
+    pub fn reports_dropped(self) -> bool {
+        matches!(self, DialectKind::PlivoMessage)
+    }
+}
+
+/// A complete response with a JSON body and its content type.
+pub fn json_response(status: u16, content_type: &'static str, body: Vec<u8>) -> Response<Bytes> {
+    let mut resp = Response::new(Bytes::from(body));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type),
+    );
+    resp
+}
+
+/// tollgate's own errors (unknown route, upstream down), in a neutral JSON
+/// shape that names tollgate, so nobody mistakes them for the aggregator's.
+pub fn neutral_error(status: StatusCode, code: &str, message: &str) -> Response<Bytes> {
+    let body = serde_json::json!({
+        "error": code,
+        "message": message,
+        "source": "tollgate",
+    });
+    json_response(
+        status.as_u16(),
+        "application/json",
+        body.to_string().into_bytes(),
+    )
+}
+
+#[cfg(test)]
+mod tests;

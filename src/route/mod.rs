@@ -1,1 +1,308 @@
-//! (in progress)
+//! Route files: which requests are sends, where their destinations live, and
+//! which upstream serves them.
+//!
+//! [`config`] is the file format; [`RouteTable::build`] validates a set of
+//! files (with the start-up upstream overrides) and compiles them into the
+//! table the pipeline matches every request against.
+
+pub mod config;
+mod template;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use http::{Method, Uri};
+
+pub use config::{
+    Answer, Answers, BodyEncoding, FeedbackEndpoint, PartialPolicy, RouteFile, SendEndpoint,
+};
+pub use template::PathTemplate;
+
+use crate::config::SourceError;
+
+/// The route files compiled into the binary: `tollgate serve` with no
+/// `--routes` uses these.
+pub const EMBEDDED: &[(&str, &str)] = &[
+    (
+        "routes/twilio.toml",
+        include_str!("../../routes/twilio.toml"),
+    ),
+    (
+        "routes/vonage.toml",
+        include_str!("../../routes/vonage.toml"),
+    ),
+    ("routes/plivo.toml", include_str!("../../routes/plivo.toml")),
+];
+
+/// An upstream base URL, resolved once at start-up.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub name: String,
+    /// `https://api.twilio.com` (scheme and authority; a path prefix is kept).
+    pub base: Uri,
+}
+
+impl Upstream {
+    /// The full upstream URI for a request's path and query. The client's
+    /// `Host` never takes part: tollgate is not an open proxy.
+    pub fn uri_for(&self, path_and_query: &str) -> Result<Uri, http::Error> {
+        let prefix = self.base.path().trim_end_matches('/');
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = self.base.scheme().cloned();
+        parts.authority = self.base.authority().cloned();
+        parts.path_and_query = Some(format!("{prefix}{path_and_query}").parse()?);
+        Ok(Uri::from_parts(parts)?)
+    }
+}
+
+/// A send endpoint ready for matching.
+#[derive(Debug)]
+pub struct SendRoute {
+    /// `provider.name`, e.g. `twilio.messages`.
+    pub id: String,
+    pub provider: String,
+    pub method: Method,
+    pub template: PathTemplate,
+    pub upstream: Arc<Upstream>,
+    pub spec: SendEndpoint,
+}
+
+/// A feedback endpoint ready for matching.
+#[derive(Debug)]
+pub struct FeedbackRoute {
+    pub id: String,
+    pub provider: String,
+    pub method: Method,
+    pub template: PathTemplate,
+    pub upstream: Arc<Upstream>,
+    pub spec: FeedbackEndpoint,
+}
+
+#[derive(Debug)]
+struct PassthroughRoute {
+    provider: String,
+    prefix: String,
+    upstream: Arc<Upstream>,
+}
+
+/// What a request is, as far as routing goes.
+pub enum Matched<'t, 'p> {
+    Send {
+        route: &'t SendRoute,
+        vars: Vec<(&'t str, &'p str)>,
+    },
+    Feedback {
+        route: &'t FeedbackRoute,
+    },
+    Passthrough {
+        provider: &'t str,
+        upstream: &'t Arc<Upstream>,
+    },
+    /// No route file claims the path.
+    Unknown,
+}
+
+/// All routes of all providers, matched in this order: sends, feedback,
+/// then the longest passthrough prefix.
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    sends: Vec<SendRoute>,
+    feedback: Vec<FeedbackRoute>,
+    passthrough: Vec<PassthroughRoute>,
+    upstreams: BTreeMap<String, Arc<Upstream>>,
+}
+
+/// A route file's text and where it came from (for error messages).
+pub struct Source {
+    pub origin: PathBuf,
+    pub text: String,
+}
+
+impl Source {
+    pub fn embedded() -> Vec<Source> {
+        EMBEDDED
+            .iter()
+            .map(|(name, text)| Source {
+                origin: PathBuf::from(name),
+                text: (*text).to_owned(),
+            })
+            .collect()
+    }
+
+    /// Every `*.toml` in a directory, sorted by name.
+    pub fn from_dir(dir: &Path) -> Result<Vec<Source>, SourceError> {
+        let entries = std::fs::read_dir(dir).map_err(|e| SourceError::io(dir, e))?;
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        paths.sort();
+        paths
+            .into_iter()
+            .map(|p| {
+                let text = std::fs::read_to_string(&p).map_err(|e| SourceError::io(&p, e))?;
+                Ok(Source { origin: p, text })
+            })
+            .collect()
+    }
+}
+
+impl RouteTable {
+    /// Parses and validates route files, applies `--upstream NAME=URL`
+    /// overrides, and compiles the table. Every problem is reported with its
+    /// file and line.
+    pub fn build(
+        sources: &[Source],
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<RouteTable, SourceError> {
+        let mut table = RouteTable::default();
+        let mut providers = BTreeMap::new();
+        for src in sources {
+            let file: RouteFile = toml::from_str(&src.text)
+                .map_err(|e| SourceError::toml(&src.origin, &src.text, &e))?;
+            let err = |msg: String| SourceError::semantic(&src.origin, msg);
+            if let Some(prev) = providers.insert(file.provider.clone(), src.origin.clone()) {
+                return Err(err(format!(
+                    "provider `{}` is also defined in {}",
+                    file.provider,
+                    prev.display()
+                )));
+            }
+            let mut local = BTreeMap::new();
+            for (name, url) in &file.upstreams {
+                let url = overrides.get(name).unwrap_or(url);
+                let base: Uri = url
+                    .parse()
+                    .map_err(|e| err(format!("upstream `{name}`: bad URL `{url}`: {e}")))?;
+                if !matches!(base.scheme_str(), Some("http" | "https"))
+                    || base.authority().is_none()
+                {
+                    return Err(err(format!(
+                        "upstream `{name}`: `{url}` must be an absolute http(s) URL"
+                    )));
+                }
+                if table.upstreams.contains_key(name) {
+                    return Err(err(format!(
+                        "upstream name `{name}` is already used by another route file"
+                    )));
+                }
+                let up = Arc::new(Upstream {
+                    name: name.clone(),
+                    base,
+                });
+                table.upstreams.insert(name.clone(), up.clone());
+                local.insert(name.clone(), up);
+            }
+            let upstream = |name: &str| {
+                local.get(name).cloned().ok_or_else(|| {
+                    err(format!(
+                        "unknown upstream `{name}` (declare it under [upstreams])"
+                    ))
+                })
+            };
+            let method = |m: &str| {
+                m.parse::<Method>()
+                    .map_err(|_| err(format!("bad HTTP method `{m}`")))
+            };
+            let mut names = std::collections::BTreeSet::new();
+            for spec in &file.send {
+                if !names.insert(spec.name.clone()) {
+                    return Err(err(format!("endpoint name `{}` is used twice", spec.name)));
+                }
+                spec.dialect
+                    .check_answers(&spec.answers)
+                    .map_err(|m| err(format!("send `{}`: {m}", spec.name)))?;
+                if spec.partial == PartialPolicy::Drop && !spec.dialect.reports_dropped() {
+                    return Err(err(format!(
+                        "send `{}`: partial = \"drop\" needs a dialect that reports dropped destinations (plivo-message)",
+                        spec.name
+                    )));
+                }
+                table.sends.push(SendRoute {
+                    id: format!("{}.{}", file.provider, spec.name),
+                    provider: file.provider.clone(),
+                    method: method(&spec.method)?,
+                    template: PathTemplate::parse(&spec.path).map_err(&err)?,
+                    upstream: upstream(&spec.upstream)?,
+                    spec: spec.clone(),
+                });
+            }
+            for spec in &file.feedback {
+                if !names.insert(spec.name.clone()) {
+                    return Err(err(format!("endpoint name `{}` is used twice", spec.name)));
+                }
+                table.feedback.push(FeedbackRoute {
+                    id: format!("{}.{}", file.provider, spec.name),
+                    provider: file.provider.clone(),
+                    method: method(&spec.method)?,
+                    template: PathTemplate::parse(&spec.path).map_err(&err)?,
+                    upstream: upstream(&spec.upstream)?,
+                    spec: spec.clone(),
+                });
+            }
+            for p in &file.passthrough {
+                if !p.prefix.starts_with('/') {
+                    return Err(err(format!(
+                        "passthrough prefix `{}` must start with `/`",
+                        p.prefix
+                    )));
+                }
+                if let Some(other) = table.passthrough.iter().find(|o| o.prefix == p.prefix) {
+                    return Err(err(format!(
+                        "passthrough prefix `{}` is already claimed by `{}`",
+                        p.prefix, other.provider
+                    )));
+                }
+                table.passthrough.push(PassthroughRoute {
+                    provider: file.provider.clone(),
+                    prefix: p.prefix.clone(),
+                    upstream: upstream(&p.upstream)?,
+                });
+            }
+        }
+        if let Some(unused) = overrides.keys().find(|k| !table.upstreams.contains_key(*k)) {
+            return Err(SourceError::semantic(
+                Path::new("--upstream"),
+                format!("no route file declares an upstream named `{unused}`"),
+            ));
+        }
+        // Longest prefix first, so the most specific passthrough wins.
+        table
+            .passthrough
+            .sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        Ok(table)
+    }
+
+    pub fn resolve<'t, 'p>(&'t self, method: &Method, path: &'p str) -> Matched<'t, 'p> {
+        for route in &self.sends {
+            if route.method == *method {
+                if let Some(vars) = route.template.matches(path) {
+                    return Matched::Send { route, vars };
+                }
+            }
+        }
+        for route in &self.feedback {
+            if route.method == *method && route.template.matches(path).is_some() {
+                return Matched::Feedback { route };
+            }
+        }
+        for p in &self.passthrough {
+            if path.starts_with(&p.prefix) {
+                return Matched::Passthrough {
+                    provider: &p.provider,
+                    upstream: &p.upstream,
+                };
+            }
+        }
+        Matched::Unknown
+    }
+
+    pub fn sends(&self) -> &[SendRoute] {
+        &self.sends
+    }
+
+    pub fn upstreams(&self) -> impl Iterator<Item = &Arc<Upstream>> {
+        self.upstreams.values()
+    }
+}

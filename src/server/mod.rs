@@ -1,1 +1,154 @@
-//! (in progress)
+//! Listeners: the proxy (plain, and TLS when configured) and the admin port.
+//!
+//! Each listener serves HTTP/1.1 and h2 (prior knowledge on plain TCP, ALPN
+//! on TLS), bounds concurrent connections, times out slow request headers
+//! and TLS handshakes, and on shutdown stops accepting and gives in-flight
+//! requests a grace period.
+
+mod tls;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
+
+pub use tls::acceptor as tls_acceptor;
+
+use crate::config::Limits;
+use crate::upstream::ProxyBody;
+
+/// A boxed response future.
+pub type ResponseFuture = Pin<Box<dyn Future<Output = Response<ProxyBody>> + Send>>;
+/// What a listener serves.
+pub type Handler = Arc<dyn Fn(Request<Incoming>) -> ResponseFuture + Send + Sync>;
+
+/// One bound listener, ready to serve.
+pub struct Listener {
+    /// `proxy`, `tls` or `admin` (in logs).
+    pub name: &'static str,
+    pub tcp: TcpListener,
+    pub tls: Option<TlsAcceptor>,
+    pub handler: Handler,
+}
+
+impl Listener {
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+
+    /// Accepts until `shutdown` flips, then waits up to the grace period for
+    /// open connections to finish.
+    pub async fn serve(self, limits: Limits, mut shutdown: watch::Receiver<bool>) {
+        let graceful = GracefulShutdown::new();
+        let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout());
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .keep_alive_interval(Some(Duration::from_secs(30)));
+        let handshake_timeout = limits.header_read_timeout();
+        loop {
+            let permit = tokio::select! {
+                p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+                _ = shutdown.changed() => break,
+            };
+            let (stream, _peer) = tokio::select! {
+                r = self.tcp.accept() => match r {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        // Usually EMFILE: back off instead of spinning.
+                        tracing::warn!(listener = self.name, error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = shutdown.changed() => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let handler = self.handler.clone();
+            let service = service_fn(move |req| {
+                let fut = handler(req);
+                async move { Ok::<_, Infallible>(fut.await) }
+            });
+            match &self.tls {
+                None => {
+                    let conn = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .into_owned();
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        let _ = conn.await;
+                        drop(permit);
+                    });
+                }
+                Some(acceptor) => {
+                    let acceptor = acceptor.clone();
+                    let builder = builder.clone();
+                    // The handshake runs in its own task so one slow client
+                    // cannot stall the accept loop.
+                    let watcher = graceful.watcher();
+                    tokio::spawn(async move {
+                        let tls =
+                            match tokio::time::timeout(handshake_timeout, acceptor.accept(stream))
+                                .await
+                            {
+                                Ok(Ok(tls)) => tls,
+                                _ => return,
+                            };
+                        let conn = builder
+                            .serve_connection(TokioIo::new(tls), service)
+                            .into_owned();
+                        let _ = watcher.watch(conn).await;
+                        drop(permit);
+                    });
+                }
+            }
+        }
+        let grace = Duration::from_secs(limits.shutdown_grace_s);
+        if tokio::time::timeout(grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                listener = self.name,
+                "connections still open after the grace period; closing"
+            );
+        }
+    }
+}
+
+/// Binds a listener and logs its address (tests and operators read it).
+pub async fn bind(
+    name: &'static str,
+    addr: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    handler: Handler,
+) -> anyhow::Result<Listener> {
+    let tcp = TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("binding the {name} listener on {addr}: {e}"))?;
+    let local = tcp.local_addr()?;
+    tracing::info!(listener = name, addr = %local, tls = tls.is_some(), "listening");
+    Ok(Listener {
+        name,
+        tcp,
+        tls,
+        handler,
+    })
+}

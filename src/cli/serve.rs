@@ -1,0 +1,231 @@
+//! `tollgate serve`: load, validate, bind, serve until SIGTERM / ctrl-c;
+//! SIGHUP reloads the policy (the old one stays if the new one is invalid).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::sync::watch;
+
+use crate::admin::Admin;
+use crate::config::ServeConfig;
+use crate::number::Classifier;
+use crate::pipeline::Pipeline;
+use crate::policy::{Engine, Policy};
+use crate::route::{RouteTable, Source};
+use crate::server::{self, Handler};
+use crate::upstream::UpstreamClient;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Config file (TOML); flags override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Proxy listener [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// TLS proxy listener (needs --tls-cert and --tls-key).
+    #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
+    tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain for the TLS listener.
+    #[arg(long, value_name = "PEM")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for the TLS listener.
+    #[arg(long, value_name = "PEM")]
+    tls_key: Option<PathBuf>,
+    /// Admin listener [default: 127.0.0.1:9090].
+    #[arg(long, value_name = "ADDR")]
+    admin_listen: Option<SocketAddr>,
+    /// Data directory [default: ./data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    sources: super::Sources,
+    /// Override a route file's upstream: NAME=URL (repeatable), e.g.
+    /// twilio-api=https://api.twilio.com.
+    #[arg(long = "upstream", value_name = "NAME=URL", value_parser = parse_upstream)]
+    upstreams: Vec<(String, String)>,
+    /// Extra PEM CA bundle to trust for upstream TLS.
+    #[arg(long, value_name = "PEM")]
+    upstream_ca: Option<PathBuf>,
+    /// Decide and record every send, forward every send.
+    #[arg(long)]
+    shadow: bool,
+}
+
+fn parse_upstream(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(n, u)| (n.trim().to_owned(), u.trim().to_owned()))
+        .filter(|(n, u)| !n.is_empty() && !u.is_empty())
+        .ok_or_else(|| format!("expected NAME=URL, got `{s}`"))
+}
+
+impl Args {
+    fn into_config(self) -> anyhow::Result<ServeConfig> {
+        let mut cfg = match &self.config {
+            Some(path) => ServeConfig::load(path).map_err(|e| anyhow::anyhow!("{e}"))?,
+            None => ServeConfig::default(),
+        };
+        if let Some(v) = self.listen {
+            cfg.listen = v;
+        }
+        if self.tls_listen.is_some() {
+            cfg.tls_listen = self.tls_listen;
+            cfg.tls_cert = self.tls_cert;
+            cfg.tls_key = self.tls_key;
+        }
+        if let Some(v) = self.admin_listen {
+            cfg.admin_listen = v;
+        }
+        if let Some(v) = self.data_dir {
+            cfg.data_dir = v;
+        }
+        if self.sources.routes.is_some() {
+            cfg.routes = self.sources.routes;
+        }
+        if self.sources.policy.is_some() {
+            cfg.policy = self.sources.policy;
+        }
+        cfg.upstreams.extend(self.upstreams);
+        if self.upstream_ca.is_some() {
+            cfg.upstream_ca = self.upstream_ca;
+        }
+        cfg.shadow |= self.shadow;
+        Ok(cfg)
+    }
+}
+
+pub fn run(args: Args) -> ExitCode {
+    crate::telemetry::init();
+    let result = args.into_config().and_then(|cfg| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the runtime")?
+            .block_on(serve(cfg))
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "tollgate could not start");
+            eprintln!("tollgate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Loads routes and policy as configured (embedded when unset).
+pub fn load(
+    routes: Option<&std::path::Path>,
+    policy: Option<&std::path::Path>,
+    upstreams: &BTreeMap<String, String>,
+) -> anyhow::Result<(RouteTable, Policy)> {
+    let sources = match routes {
+        Some(dir) => Source::from_dir(dir).map_err(|e| anyhow::anyhow!("{e}"))?,
+        None => Source::embedded(),
+    };
+    let table = RouteTable::build(&sources, upstreams).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let policy = match policy {
+        Some(p) => Policy::load(p),
+        None => Policy::embedded(),
+    }
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((table, policy))
+}
+
+pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
+    let (routes, policy) = load(cfg.routes.as_deref(), cfg.policy.as_deref(), &cfg.upstreams)?;
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating the data dir {}", cfg.data_dir.display()))?;
+    let engine = Arc::new(Engine::new(policy, cfg.shadow));
+    let pipeline = Arc::new(Pipeline {
+        routes,
+        engine: engine.clone(),
+        classifier: Arc::new(Classifier::embedded()),
+        upstream: UpstreamClient::new(&cfg.limits, cfg.upstream_ca.as_deref())?,
+        limits: cfg.limits.clone(),
+    });
+    let admin = Admin::new();
+
+    let proxy_handler: Handler = {
+        let p = pipeline.clone();
+        Arc::new(move |req| {
+            let p = p.clone();
+            Box::pin(async move { p.handle(req).await })
+        })
+    };
+    let admin_handler: Handler = {
+        let a = admin.clone();
+        Arc::new(move |req| {
+            let a = a.clone();
+            Box::pin(async move { a.handle(req).await })
+        })
+    };
+
+    let mut listeners = vec![server::bind("proxy", cfg.listen, None, proxy_handler.clone()).await?];
+    if let Some(addr) = cfg.tls_listen {
+        let (cert, key) = cfg
+            .tls_cert
+            .as_deref()
+            .zip(cfg.tls_key.as_deref())
+            .context("the TLS listener needs tls_cert and tls_key")?;
+        let acceptor = server::tls_acceptor(cert, key)?;
+        listeners.push(server::bind("tls", addr, Some(acceptor), proxy_handler).await?);
+    }
+    listeners.push(server::bind("admin", cfg.admin_listen, None, admin_handler).await?);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    for l in listeners {
+        tasks.push(tokio::spawn(l.serve(cfg.limits.clone(), stop_rx.clone())));
+    }
+    admin.ready.store(true, Ordering::Release);
+    tracing::info!(shadow = engine.shadow(), "tollgate ready");
+
+    wait_for_shutdown(&engine, cfg.policy.as_deref()).await;
+    tracing::info!("shutting down: no new connections, finishing in-flight requests");
+    admin.ready.store(false, Ordering::Release);
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Returns on SIGTERM or ctrl-c; reloads the policy on SIGHUP.
+async fn wait_for_shutdown(engine: &Engine, policy: Option<&std::path::Path>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return,
+            _ = term.recv() => return,
+            _ = hup.recv() => reload(engine, policy),
+        }
+    }
+}
+
+fn reload(engine: &Engine, policy: Option<&std::path::Path>) {
+    let result = match policy {
+        Some(p) => Policy::load(p),
+        None => Policy::embedded(),
+    };
+    match result {
+        Ok(p) => {
+            engine.replace(p);
+            tracing::info!("policy reloaded");
+        }
+        Err(e) => tracing::error!(error = %e, "policy reload failed; keeping the current policy"),
+    }
+}

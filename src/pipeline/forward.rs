@@ -1,0 +1,185 @@
+//! Phase: forward. Sends a request to its upstream exactly once and streams
+//! the answer back, changing only what a proxy must: hop-by-hop headers,
+//! `Host` (the upstream's, never the client's) and tollgate's own
+//! `X-Tollgate-*` context headers, which are stripped.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{HeaderName, CONNECTION, HOST};
+use http::request::Parts;
+use http::{HeaderMap, Request, Response, StatusCode, Version};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use super::body::bytes_response;
+use super::Pipeline;
+use crate::dialect::neutral_error;
+use crate::route::Upstream;
+use crate::upstream::{BoxError, ProxyBody, UpstreamError};
+
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// The prefix of the optional client-context headers a platform may add for
+/// scoring; they are for tollgate only and never reach the aggregator.
+pub const CONTEXT_PREFIX: &str = "x-tollgate-";
+
+/// Removes hop-by-hop headers, including those named by `Connection`.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// Request headers as the upstream should see them.
+fn upstream_headers(mut headers: HeaderMap) -> HeaderMap {
+    strip_hop_by_hop(&mut headers);
+    headers.remove(HOST);
+    let context: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| k.as_str().starts_with(CONTEXT_PREFIX))
+        .cloned()
+        .collect();
+    for k in context {
+        headers.remove(k);
+    }
+    headers
+}
+
+/// Builds the upstream request from the client's parts and a body.
+fn upstream_request(
+    upstream: &Upstream,
+    parts: Parts,
+    body: ProxyBody,
+) -> Result<Request<ProxyBody>, http::Error> {
+    let pq = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let mut req = Request::new(body);
+    *req.method_mut() = parts.method;
+    *req.uri_mut() = upstream.uri_for(pq)?;
+    // The upstream connection's protocol is negotiated separately.
+    *req.version_mut() = Version::HTTP_11;
+    *req.headers_mut() = upstream_headers(parts.headers);
+    Ok(req)
+}
+
+/// The upstream's answer as the client gets it: unchanged but for
+/// hop-by-hop headers.
+fn client_response(resp: Response<Incoming>) -> Response<ProxyBody> {
+    let (mut parts, body) = resp.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    parts.version = Version::HTTP_11;
+    Response::from_parts(parts, body.map_err(|e| -> BoxError { Box::new(e) }).boxed())
+}
+
+pub fn upstream_failure(e: &UpstreamError) -> Response<ProxyBody> {
+    let (status, code) = match e {
+        UpstreamError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
+        UpstreamError::Unavailable(_) => (StatusCode::BAD_GATEWAY, "upstream_unavailable"),
+    };
+    tracing::warn!(error = %e, status = status.as_u16(), "upstream failure");
+    bytes_response(neutral_error(status, code, &e.to_string()))
+}
+
+fn bad_request_uri(e: &http::Error) -> Response<ProxyBody> {
+    bytes_response(neutral_error(
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        &e.to_string(),
+    ))
+}
+
+/// Passthrough: the body streams both ways, never buffered.
+pub async fn streaming(
+    p: &Pipeline,
+    upstream: &Arc<Upstream>,
+    parts: Parts,
+    body: Incoming,
+) -> Response<ProxyBody> {
+    let body = body.map_err(|e| -> BoxError { Box::new(e) }).boxed();
+    match upstream_request(upstream, parts, body) {
+        Err(e) => bad_request_uri(&e),
+        Ok(req) => match p.upstream.send(req).await {
+            Ok(resp) => client_response(resp),
+            Err(e) => upstream_failure(&e),
+        },
+    }
+}
+
+/// A buffered request (sends, feedback), answer streamed back.
+pub async fn buffered(
+    p: &Pipeline,
+    upstream: &Upstream,
+    parts: Parts,
+    body: Bytes,
+) -> Response<ProxyBody> {
+    match upstream_request(upstream, parts, super::full(body)) {
+        Err(e) => bad_request_uri(&e),
+        Ok(req) => match p.upstream.send(req).await {
+            Ok(resp) => client_response(resp),
+            Err(e) => upstream_failure(&e),
+        },
+    }
+}
+
+/// A buffered request whose answer is also read whole (feedback endpoints,
+/// rewritten sends), limited to `limit` bytes.
+pub async fn buffered_read(
+    p: &Pipeline,
+    upstream: &Upstream,
+    parts: Parts,
+    body: Bytes,
+    limit: usize,
+) -> Result<(http::response::Parts, Bytes), Response<ProxyBody>> {
+    let req =
+        upstream_request(upstream, parts, super::full(body)).map_err(|e| bad_request_uri(&e))?;
+    let resp = p
+        .upstream
+        .send(req)
+        .await
+        .map_err(|e| upstream_failure(&e))?;
+    let (mut parts, body) = resp.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    parts.version = Version::HTTP_11;
+    let bytes = http_body_util::Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|e| {
+            upstream_failure(&UpstreamError::Unavailable(format!(
+                "reading the answer: {e}"
+            )))
+        })?
+        .to_bytes();
+    Ok((parts, bytes))
+}
+
+/// The client-context header `X-Tollgate-<name>`, if present.
+pub fn context_header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+}

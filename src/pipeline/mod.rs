@@ -1,0 +1,71 @@
+//! One request's life, as named phases. Read this file first.
+//!
+//! | phase | runs | what belongs there |
+//! |---|---|---|
+//! | **route** | for every request | match method + path against the route table: a send, a feedback call, a passthrough prefix, or nothing (neutral 404). Never look at `Host`: the upstream is always the route file's. |
+//! | **read** | sends and feedback only | read the body with the size limit and the slow-client timeout (413 in the provider's shape / 408). Passthrough bodies stream and are never buffered. |
+//! | **extract** | sends | parse form/JSON and pull destinations, channels, account, callback ([`crate::extract`]). A body tollgate cannot understand is answered in the provider's `malformed` shape and never forwarded. |
+//! | **classify** | each scored destination | E.164 parse, country, validity, line type, carrier ([`crate::number`]). |
+//! | **decide** | each scored destination | the engine scores with the time passed in ([`crate::policy::Engine::decide`]). |
+//! | **act** | once per send | forward unchanged, reject in the provider's dialect ([`crate::dialect`]), or (multi-destination routes with `partial = "drop"`) forward without the blocked destinations. Shadow mode forwards everything. |
+//! | **forward** | allowed sends, feedback, passthrough | strip hop-by-hop and `X-Tollgate-*` headers, send once, stream the answer back unchanged; 502/504 in neutral JSON when the upstream fails ([`forward`]). |
+//! | **record** | each decision | one structured log line with masked numbers ([`crate::telemetry`]). |
+
+mod body;
+mod feedback;
+pub mod forward;
+mod send;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use crate::clock::Timestamp;
+use crate::config::Limits;
+use crate::dialect::neutral_error;
+use crate::number::Classifier;
+use crate::policy::Engine;
+use crate::route::{Matched, RouteTable};
+use crate::upstream::{ProxyBody, UpstreamClient};
+
+pub use body::full;
+
+/// Everything a request needs, shared by all connections.
+pub struct Pipeline {
+    pub routes: RouteTable,
+    pub engine: Arc<Engine>,
+    pub classifier: Arc<Classifier>,
+    pub upstream: UpstreamClient,
+    pub limits: Limits,
+}
+
+impl Pipeline {
+    /// Handles one request, start to finish. Never fails: every error becomes
+    /// an answer (provider-shaped where the provider would have answered).
+    pub async fn handle(&self, req: Request<Incoming>) -> Response<ProxyBody> {
+        let started = Instant::now();
+        let now = Timestamp::now();
+        let (parts, body) = req.into_parts();
+        // Phase: route.
+        match self.routes.resolve(&parts.method, parts.uri.path()) {
+            Matched::Send { route, vars } => {
+                let account = vars
+                    .iter()
+                    .find(|(k, _)| *k == "account")
+                    .map(|(_, v)| (*v).to_owned());
+                send::handle(self, route, account, parts, body, now, started).await
+            }
+            Matched::Feedback { route } => feedback::handle(self, route, parts, body, now).await,
+            Matched::Passthrough { upstream, .. } => {
+                forward::streaming(self, upstream, parts, body).await
+            }
+            Matched::Unknown => body::bytes_response(neutral_error(
+                StatusCode::NOT_FOUND,
+                "unknown_route",
+                "no route file claims this path; see `tollgate check` for the routes served",
+            )),
+        }
+    }
+}

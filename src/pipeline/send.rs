@@ -1,0 +1,302 @@
+//! A send's phases after routing: read → extract → classify → decide → act
+//! → record.
+
+use std::time::Instant;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use hyper::body::Incoming;
+
+use super::body::{self, bytes_response, ReadError};
+use super::forward::{self, context_header};
+use super::Pipeline;
+use crate::clock::Timestamp;
+use crate::dialect::{neutral_error, RejectContext};
+use crate::extract::{self, rewrite_field, Body, Destination};
+use crate::number::{Classification, ParseError};
+use crate::policy::{Action, Decision, RejectClass, SendFacts};
+use crate::route::{Answer, PartialPolicy, SendRoute};
+use crate::telemetry::{self, DecisionRecord};
+use crate::upstream::ProxyBody;
+
+/// One destination after the decide phase.
+struct Verdict<'a> {
+    destination: &'a Destination,
+    /// `None` for unscored channels (email).
+    scored: Option<Scored>,
+}
+
+struct Scored {
+    number: Result<Classification, ParseError>,
+    decision: Decision,
+}
+
+impl Verdict<'_> {
+    /// Whether this destination stops the send. Until the hold queue exists,
+    /// a hold is refused like a block rather than forwarded unreviewed.
+    fn stops(&self) -> bool {
+        self.scored
+            .as_ref()
+            .is_some_and(|s| matches!(s.decision.action, Action::Block | Action::Hold))
+    }
+}
+
+/// What the act phase does with the whole send.
+enum Outcome {
+    Forward,
+    /// Refuse; the index of the destination whose reason words the refusal.
+    Reject(usize),
+    /// Forward without the blocked destinations (`partial = "drop"`).
+    Drop,
+}
+
+pub async fn handle(
+    p: &Pipeline,
+    route: &SendRoute,
+    path_account: Option<String>,
+    parts: Parts,
+    incoming: Incoming,
+    now: Timestamp,
+    started: Instant,
+) -> Response<ProxyBody> {
+    let spec = &route.spec;
+
+    // Phase: read.
+    let limits = &p.limits;
+    let bytes = match body::read(
+        incoming,
+        body::declared_len(&parts.headers),
+        limits.max_body_bytes,
+        limits.body_read_timeout(),
+    )
+    .await
+    {
+        Ok(b) => b,
+        Err(ReadError::TooLarge) => {
+            tracing::info!(route = %route.id, limit = limits.max_body_bytes, "send body too large");
+            return reject(route, &spec.answers.too_large, "", "");
+        }
+        Err(ReadError::Timeout) => {
+            tracing::info!(route = %route.id, "client too slow sending the body");
+            return bytes_response(neutral_error(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request body was not received in time",
+            ));
+        }
+        Err(ReadError::Io(e)) => {
+            tracing::info!(route = %route.id, error = %e, "client body read failed");
+            return bytes_response(neutral_error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "the request body could not be read",
+            ));
+        }
+    };
+
+    // Phase: extract.
+    let content_type = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let extracted = Body::parse(spec.body, content_type, &bytes)
+        .map_err(extract::ExtractError::from)
+        .and_then(|b| {
+            let x = extract::extract(
+                spec,
+                &b,
+                path_account.as_deref(),
+                basic_user(&parts.headers).as_deref(),
+            )?;
+            Ok((b, x))
+        });
+    let (parsed, extracted) = match extracted {
+        Ok(pair) => pair,
+        Err(reason) => {
+            tracing::info!(route = %route.id, reason = %reason, "malformed send refused");
+            return reject(route, &spec.answers.malformed, "", "");
+        }
+    };
+
+    // Phases: classify and decide, per scored destination.
+    let headers = &parts.headers;
+    let mut verdicts = Vec::with_capacity(extracted.destinations.len());
+    for destination in &extracted.destinations {
+        if !destination.scored {
+            verdicts.push(Verdict {
+                destination,
+                scored: None,
+            });
+            continue;
+        }
+        let number = p
+            .classifier
+            .parse(&destination.address, extracted.region_hint)
+            .map(|n| p.classifier.classify(&n));
+        let facts = SendFacts {
+            route: &route.id,
+            provider: &route.provider,
+            account: extracted.account.as_deref(),
+            channel: &destination.channel,
+            client_ip: context_header(headers, "x-tollgate-client-ip"),
+            device: context_header(headers, "x-tollgate-device"),
+            session: context_header(headers, "x-tollgate-session"),
+        };
+        let decision = p.engine.decide(&facts, number.as_ref(), now);
+        verdicts.push(Verdict {
+            destination,
+            scored: Some(Scored { number, decision }),
+        });
+    }
+
+    // Phase: act.
+    let shadow = p.engine.shadow();
+    let outcome = outcome(route, &verdicts, shadow);
+
+    // Phase: record.
+    let latency = started.elapsed();
+    for v in &verdicts {
+        if let Some(s) = &v.scored {
+            telemetry::record_decision(&DecisionRecord {
+                route: &route.id,
+                provider: &route.provider,
+                channel: &v.destination.channel,
+                to: telemetry::mask_destination(s.number.as_ref().ok(), &v.destination.address),
+                number: s.number.as_ref().ok(),
+                decision: &s.decision,
+                outcome: match (&outcome, v.stops()) {
+                    (_, false) => "forwarded",
+                    (Outcome::Forward, true) => "shadow_forwarded",
+                    (Outcome::Reject(_), true) => "rejected",
+                    (Outcome::Drop, true) => "dropped",
+                },
+                shadow,
+                latency,
+            });
+        }
+    }
+
+    match outcome {
+        Outcome::Forward => forward::buffered(p, &route.upstream, parts, bytes).await,
+        Outcome::Reject(i) => {
+            let Some(v) = verdicts.get(i) else {
+                return reject(route, &spec.answers.fraud, "", "");
+            };
+            let class = v
+                .scored
+                .as_ref()
+                .map(|s| s.decision.reject_class())
+                .unwrap_or(RejectClass::Fraud);
+            let prefix = v
+                .scored
+                .as_ref()
+                .and_then(|s| s.number.as_ref().ok())
+                .map(|n| {
+                    format!(
+                        "+{}",
+                        n.number.range(n.number.digits().len().saturating_sub(5))
+                    )
+                })
+                .unwrap_or_default();
+            reject(route, answer(route, class), &v.destination.raw, &prefix)
+        }
+        Outcome::Drop => drop_blocked(p, route, parts, &parsed, &verdicts).await,
+    }
+}
+
+fn outcome(route: &SendRoute, verdicts: &[Verdict<'_>], shadow: bool) -> Outcome {
+    let Some(first_stop) = verdicts.iter().position(Verdict::stops) else {
+        return Outcome::Forward;
+    };
+    if shadow {
+        return Outcome::Forward;
+    }
+    let some_go = verdicts.iter().any(|v| !v.stops());
+    if route.spec.partial == PartialPolicy::Drop && some_go {
+        Outcome::Drop
+    } else {
+        Outcome::Reject(first_stop)
+    }
+}
+
+fn answer(route: &SendRoute, class: RejectClass) -> &Answer {
+    let a = &route.spec.answers;
+    match class {
+        RejectClass::InvalidNumber => &a.invalid_number,
+        RejectClass::LineType => &a.line_type,
+        RejectClass::Geo => &a.geo,
+        RejectClass::Fraud => &a.fraud,
+    }
+}
+
+fn reject(route: &SendRoute, answer: &Answer, to: &str, prefix: &str) -> Response<ProxyBody> {
+    bytes_response(
+        route
+            .spec
+            .dialect
+            .reject(answer, &RejectContext { to, prefix }),
+    )
+}
+
+/// Forwards a multi-destination send without its blocked destinations and
+/// reports those the way the provider reports invalid ones.
+async fn drop_blocked(
+    p: &Pipeline,
+    route: &SendRoute,
+    mut parts: Parts,
+    parsed: &Body,
+    verdicts: &[Verdict<'_>],
+) -> Response<ProxyBody> {
+    let sep = route.spec.to_separator.as_deref().unwrap_or(",");
+    let keep: Vec<&str> = verdicts
+        .iter()
+        .filter(|v| !v.stops())
+        .map(|v| v.destination.raw.as_str())
+        .collect();
+    let dropped: Vec<&str> = verdicts
+        .iter()
+        .filter(|v| v.stops())
+        .map(|v| v.destination.raw.as_str())
+        .collect();
+    let Some(body) = rewrite_field(parsed, &route.spec.to, &keep.join(sep)) else {
+        return reject(route, &route.spec.answers.malformed, "", "");
+    };
+    parts.headers.remove(CONTENT_LENGTH);
+    let limit = p.limits.max_body_bytes.max(1 << 20);
+    let (mut resp_parts, resp_body) =
+        match forward::buffered_read(p, &route.upstream, parts, Bytes::from(body), limit).await {
+            Ok(r) => r,
+            Err(resp) => return resp,
+        };
+    let merged = if resp_parts.status.is_success() {
+        route.spec.dialect.report_dropped(&resp_body, &dropped)
+    } else {
+        None
+    };
+    let out = merged.map(Bytes::from).unwrap_or(resp_body);
+    resp_parts.headers.remove(CONTENT_LENGTH);
+    if let Ok(v) = HeaderValue::from_str(&out.len().to_string()) {
+        resp_parts.headers.insert(CONTENT_LENGTH, v);
+    }
+    Response::from_parts(resp_parts, super::full(out))
+}
+
+/// The Basic-auth user name (Twilio account SID, Vonage API key, Plivo auth
+/// id). The password is never decoded into anything that outlives this call.
+fn basic_user(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    text.split(':')
+        .next()
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+}

@@ -1,0 +1,4 @@
+//! Scoring layers, one module each, each with its own config section.
+
+pub mod lists;
+pub mod number;

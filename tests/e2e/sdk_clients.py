@@ -1,0 +1,121 @@
+"""The official SDKs, pointed at a base URL (the fake directly, or tollgate).
+
+Every test builds its clients through these functions, so a call made "SDK ->
+fake" and the same call made "SDK -> tollgate -> fake" differ only in the base
+URL.  These are also the snippets the README documents: keep them minimal and
+exactly what a platform would write.
+
+Credentials are fixed test values, so the Authorization headers are
+deterministic and can be compared byte for byte.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+# ---- Fixed credentials (never real) ---------------------------------------
+
+TWILIO_ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
+TWILIO_AUTH_TOKEN = "e2e-twilio-auth-token-0123456789ab"
+TWILIO_VERIFY_SERVICE = "VA0123456789abcdef0123456789abcdef"
+TWILIO_FROM = "+14155550100"
+
+VONAGE_API_KEY = "e2ekey01"
+VONAGE_API_SECRET = "E2eSecret0123456"
+VONAGE_FROM = "Tollgate"
+
+PLIVO_AUTH_ID = "MAE2ETESTAUTHID00001"  # "MA" + 18: what plivo.utils.is_valid_mainaccount wants
+PLIVO_AUTH_TOKEN = "e2e-plivo-auth-token-0123456789"
+PLIVO_FROM = "+14155550100"
+
+SECRETS = [TWILIO_AUTH_TOKEN, VONAGE_API_SECRET, PLIVO_AUTH_TOKEN]
+
+
+# ---- Twilio (twilio 9.x) --------------------------------------------------
+
+
+def twilio_client(base_url: str):
+    """Twilio: one attribute per Twilio domain (api., verify., lookups.).
+
+    ``Domain.base_url`` is read on every request, so setting it after the
+    client is built is enough.  Do not set TWILIO_EDGE / TWILIO_REGION: the
+    SDK would rewrite the host name (it splits it on '.').
+    """
+    from twilio.rest import Client
+
+    client = Client(TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)
+    client.api.base_url = base_url  # Messages, Feedback, ... (api.twilio.com)
+    client.verify.base_url = base_url  # Verify v2 (verify.twilio.com)
+    client.lookups.base_url = base_url  # Lookup v2 (lookups.twilio.com)
+    return client
+
+
+def twilio_last_response(client):
+    """The raw answer the SDK last received (status, text, headers)."""
+    return client.http_client._test_only_last_response  # noqa: SLF001 - the SDK's own test hook
+
+
+# ---- Vonage (vonage 4.x) --------------------------------------------------
+
+
+def vonage_client(host_port: str):
+    """Vonage: ``HttpClientOptions(api_host=..., rest_host=...)``.
+
+    The v4 SDK always builds ``https://{host}{path}``, so the target must be a
+    TLS listener.  Trust its CA with ``REQUESTS_CA_BUNDLE`` (requests reads it
+    for every request made through a Session with trust_env, which is what the
+    SDK uses) -- see ``vonage_ca`` below.  Basic auth (api_key/api_secret, no
+    application/private key) keeps Authorization deterministic; with an
+    application id the SDK would sign a fresh JWT per request instead.
+    """
+    from vonage import Auth, HttpClientOptions, Vonage
+
+    return Vonage(
+        Auth(api_key=VONAGE_API_KEY, api_secret=VONAGE_API_SECRET),
+        HttpClientOptions(api_host=host_port, rest_host=host_port),
+    )
+
+
+@contextlib.contextmanager
+def vonage_ca(ca_pem: str) -> Iterator[None]:
+    """Make the Vonage SDK's requests Session trust ``ca_pem`` (the test CA)."""
+    import os
+
+    old = os.environ.get("REQUESTS_CA_BUNDLE")
+    os.environ["REQUESTS_CA_BUNDLE"] = ca_pem
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("REQUESTS_CA_BUNDLE", None)
+        else:
+            os.environ["REQUESTS_CA_BUNDLE"] = old
+
+
+# ---- Plivo (plivo 4.x) ----------------------------------------------------
+
+
+@contextlib.contextmanager
+def plivo_base(base_url: str) -> Iterator[None]:
+    """Plivo: the base URI is the module constant ``plivo.rest.client.PLIVO_API_BASE_URI``.
+
+    ``Client.request()`` resets ``self.base_uri = PLIVO_API_BASE_URI`` before
+    every non-voice request, so setting ``client.base_uri`` does NOT stick;
+    the module constant is the one knob (voice calls use
+    ``API_VOICE_BASE_URI`` and its two fallbacks the same way).
+    """
+    import plivo.rest.client as plivo_rest
+
+    old = plivo_rest.PLIVO_API_BASE_URI
+    plivo_rest.PLIVO_API_BASE_URI = base_url.rstrip("/") + "/v1/Account"
+    try:
+        yield
+    finally:
+        plivo_rest.PLIVO_API_BASE_URI = old
+
+
+def plivo_client():
+    import plivo
+
+    return plivo.RestClient(PLIVO_AUTH_ID, PLIVO_AUTH_TOKEN)
