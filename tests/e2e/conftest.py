@@ -159,8 +159,8 @@ class Tollgate:
     admin: str  # host:port
     data_dir: Path
     policy: Path
-    lines: list[str] = field(default_factory=list)  # stdout (JSON log lines)
-    err_lines: list[str] = field(default_factory=list)  # stderr
+    lines: list[str] = field(default_factory=list, repr=False)  # stdout (JSON log lines)
+    err_lines: list[str] = field(default_factory=list, repr=False)  # stderr
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property

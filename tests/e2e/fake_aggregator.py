@@ -477,18 +477,24 @@ class FakeAggregator:
         return 200, [JSON_UTF8_CT], json.dumps(check).encode()
 
     def _twilio_lookup(self, rec: Recorded, num: str) -> Answer:
+        # LookupResponse (twilio_lookups_v2.json).  The spec types the
+        # per-package objects as non-nullable objects, so a package that was
+        # not requested is left out rather than sent as null.
+        fields = ",".join(parse_qs(rec.query).get("Fields", [])).split(",")
         body = {
-            "calling_country_code": None,
-            "country_code": None,
+            "calling_country_code": "44",
+            "country_code": "GB",
             "phone_number": num,
             "national_format": None,
             "valid": True,
             "validation_errors": [],
-            "caller_name": None,
-            "line_type_intelligence": None,
-            "sms_pumping_risk": None,
             "url": f"https://lookups.twilio.com/v2/PhoneNumbers/{num}",
         }
+        if "line_type_intelligence" in fields:
+            body["line_type_intelligence"] = {
+                "mobile_country_code": "234", "mobile_network_code": "10",
+                "carrier_name": "Example Mobile", "type": "mobile",
+            }
         return 200, [JSON_UTF8_CT], json.dumps(body).encode()
 
     # ---- Vonage ----------------------------------------------------------

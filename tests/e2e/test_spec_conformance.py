@@ -146,7 +146,9 @@ def test_fake_twilio_answers_match_spec(fake):
     svc.verification_checks.create(to=N.ALLOWED_MAIN.e164, code="123456")
     validate("twilio/twilio_verify_v2.json", "verify.v2.service.verification_check", fake.last().response_json())
     client.lookups.v2.phone_numbers(N.ALLOWED_MAIN.e164).fetch()
-    validate("twilio/twilio_lookups_v2.json", "lookups.v2.phone_number", fake.last().response_json())
+    validate("twilio/twilio_lookups_v2.json", "LookupResponse", fake.last().response_json())
+    client.lookups.v2.phone_numbers(N.ALLOWED_MAIN.e164).fetch(fields="line_type_intelligence")
+    validate("twilio/twilio_lookups_v2.json", "LookupResponse", fake.last().response_json())
 
 
 def test_fake_vonage_answers_match_spec(fake, pki):
