@@ -36,29 +36,29 @@ impl Body {
             .and_then(|c| c.split(';').next())
             .map(|c| c.trim().to_ascii_lowercase());
         let is_json = |ct: &str| ct == "application/json" || ct.ends_with("+json");
+        let auto = encoding == BodyEncoding::Auto;
         let encoding = match (encoding, ct.as_deref()) {
             (BodyEncoding::Auto, Some(c)) if is_json(c) => BodyEncoding::Json,
             (BodyEncoding::Auto, _) => BodyEncoding::Form,
             (e, _) => e,
         };
         match encoding {
-            BodyEncoding::Json => serde_json::from_slice(bytes)
-                .map(Body::Json)
-                .map_err(|e| BodyError::Json(e.to_string())),
+            BodyEncoding::Json => match serde_json::from_slice(bytes) {
+                Ok(v) => Ok(Body::Json(v)),
+                // The vonage v4 SDK keeps one header set per client: after
+                // any JSON call, its form calls (SMS, legacy Verify) still say
+                // `application/json`. On routes that accept both, a body that
+                // is not JSON at all is read as the form it is.
+                Err(_) if auto && !looks_like_json(bytes) => parse_form(bytes),
+                Err(e) => Err(BodyError::Json(e.to_string())),
+            },
             _ => {
                 if let Some(c) = ct.as_deref() {
                     if is_json(c) || c.starts_with("multipart/") {
                         return Err(BodyError::ContentType(c.to_owned()));
                     }
                 }
-                if std::str::from_utf8(bytes).is_err() {
-                    return Err(BodyError::Form);
-                }
-                Ok(Body::Form(
-                    form_urlencoded::parse(bytes)
-                        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                        .collect(),
-                ))
+                parse_form(bytes)
             }
         }
     }
@@ -98,6 +98,21 @@ impl Body {
             }
         }
     }
+}
+
+fn parse_form(bytes: &[u8]) -> Result<Body, BodyError> {
+    if std::str::from_utf8(bytes).is_err() {
+        return Err(BodyError::Form);
+    }
+    Ok(Body::Form(
+        form_urlencoded::parse(bytes)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect(),
+    ))
+}
+
+fn looks_like_json(bytes: &[u8]) -> bool {
+    matches!(bytes.iter().find(|b| !b.is_ascii_whitespace()), Some(b'{' | b'[' | b'"'))
 }
 
 #[derive(Debug, PartialEq)]

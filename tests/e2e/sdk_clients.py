@@ -79,7 +79,13 @@ def vonage_client(host_port: str):
 
 @contextlib.contextmanager
 def vonage_ca(ca_pem: str) -> Iterator[None]:
-    """Make the Vonage SDK's requests Session trust ``ca_pem`` (the test CA)."""
+    """Make the Vonage SDK's requests Session trust ``ca_pem`` (the test CA).
+
+    ``REQUESTS_CA_BUNDLE`` it must be: requests lets that variable (and
+    ``CURL_CA_BUNDLE``) override ``Session.verify``, so setting the SDK's
+    private ``http_client._session.verify`` fails wherever the environment
+    already sets them (it does on many CI images).
+    """
     import os
 
     old = os.environ.get("REQUESTS_CA_BUNDLE")
