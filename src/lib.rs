@@ -40,5 +40,6 @@ pub mod pipeline;
 pub mod policy;
 pub mod route;
 pub mod server;
+pub mod state;
 pub mod telemetry;
 pub mod upstream;

@@ -83,17 +83,17 @@ pub async fn handle(
                     Some(("request", field)) => request.as_ref().and_then(|b| b.first(field)),
                     _ => None,
                 });
-            let masked = number
+            let classified = number
                 .as_deref()
                 .and_then(|n| p.classifier.parse(n, None).ok())
-                .map(|n| p.classifier.classify(&n).masked());
-            // The conversion layer (scoring issue) consumes these; until then
-            // they are recorded in the log only.
+                .map(|n| p.classifier.classify(&n));
+            if let Some(c) = &classified {
+                p.engine.record_conversion(c, now);
+            }
             tracing::info!(
                 target: "tollgate::conversion",
                 route = %route.id,
-                to = masked.as_deref().unwrap_or("unknown"),
-                at = now.millis(),
+                to = classified.as_ref().map(|c| c.masked()).as_deref().unwrap_or("unknown"),
                 latency_us = started.elapsed().as_micros() as u64,
                 "conversion"
             );

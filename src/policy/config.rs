@@ -23,6 +23,21 @@ pub struct PolicyConfig {
     /// Allow and deny lists of numbers, ranges and countries.
     #[serde(default)]
     pub lists: layers::lists::Config,
+    /// Permitted countries, risk tiers, per-country caps.
+    #[serde(default)]
+    pub geo: layers::geo::Config,
+    /// Sliding-window rate rules.
+    #[serde(default)]
+    pub velocity: layers::velocity::Config,
+    /// Enumeration patterns inside ranges.
+    #[serde(default)]
+    pub pattern: layers::pattern::Config,
+    /// Conversion rates and trusted numbers.
+    #[serde(default)]
+    pub conversion: layers::conversion::Config,
+    /// Learned per-country volume.
+    #[serde(default)]
+    pub baseline: layers::baseline::Config,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -70,5 +85,44 @@ impl Thresholds {
         } else {
             Action::Allow
         }
+    }
+}
+
+/// A time span in policy files: `"90s"`, `"10m"`, `"1h"`, `"24h"`, `"7d"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span(pub u32);
+
+impl Span {
+    pub fn seconds(self) -> u32 {
+        self.0
+    }
+}
+
+impl std::str::FromStr for Span {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Span, String> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (n, unit) = s.split_at(split);
+        let n: u32 = n
+            .parse()
+            .map_err(|_| format!("`{s}` is not a span like \"10m\" or \"24h\""))?;
+        let mult = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            _ => return Err(format!("`{s}`: the unit must be s, m, h or d")),
+        };
+        n.checked_mul(mult)
+            .map(Span)
+            .ok_or_else(|| format!("`{s}` is too long"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Span, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }

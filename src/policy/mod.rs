@@ -10,6 +10,7 @@
 //! and gets exactly the decisions the live proxy would have made.
 
 mod config;
+pub mod counters;
 mod decision;
 pub mod layers;
 
@@ -18,12 +19,14 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-pub use config::{Mode, PolicyConfig, Thresholds};
+pub use config::{Mode, PolicyConfig, Span, Thresholds};
 pub use decision::{Action, Decision, Reason, RejectClass};
 
 use crate::clock::Timestamp;
 use crate::config::SourceError;
 use crate::number::{Classification, ParseError};
+use crate::state::KeyHasher;
+use counters::{Capacity, Counters, Keys};
 
 /// The policy shipped in `policies/default.toml`, compiled in.
 pub const EMBEDDED_DEFAULT: &str = include_str!("../../policies/default.toml");
@@ -57,6 +60,11 @@ pub struct Policy {
     pub thresholds: Thresholds,
     lists: layers::lists::Lists,
     number: layers::number::NumberLayer,
+    geo: layers::geo::GeoLayer,
+    velocity: layers::velocity::VelocityLayer,
+    pattern: layers::pattern::PatternLayer,
+    conversion: layers::conversion::ConversionLayer,
+    baseline: layers::baseline::BaselineLayer,
 }
 
 impl Policy {
@@ -74,6 +82,17 @@ impl Policy {
             thresholds: cfg.thresholds,
             lists: cfg.lists.build().map_err(|m| semantic("[lists", m))?,
             number: cfg.number.build().map_err(|m| semantic("[number]", m))?,
+            geo: cfg.geo.build().map_err(|m| semantic("[geo", m))?,
+            velocity: cfg.velocity.build().map_err(|m| semantic("[velocity", m))?,
+            pattern: cfg.pattern.build().map_err(|m| semantic("[pattern]", m))?,
+            conversion: cfg
+                .conversion
+                .build()
+                .map_err(|m| semantic("[conversion", m))?,
+            baseline: cfg
+                .baseline
+                .build()
+                .map_err(|m| semantic("[baseline]", m))?,
         })
     }
 
@@ -86,42 +105,87 @@ impl Policy {
         Policy::build(path, &text)
     }
 
-    /// Scores one destination.
-    pub fn decide(&self, subject: &Subject<'_>) -> Decision {
+    /// Scores one destination against the counters as they stand (this
+    /// send not yet counted).
+    fn decide(&self, s: &Subject<'_>, keys: &Keys, counters: &Counters) -> Decision {
         // Hard rules first: lists decide before anything is scored.
-        if let Some(decision) = self.lists.decide(subject) {
+        if let Some(decision) = self.lists.decide(s) {
             return decision;
         }
         let mut reasons = Vec::new();
-        let hard = self.number.evaluate(subject, &mut reasons);
+        let hard = self.number.evaluate(s, &mut reasons)
+            || self.geo.evaluate(s, keys, counters, &mut reasons);
+        if hard {
+            reasons.sort_by(|a, b| b.weight.cmp(&a.weight));
+            return Decision {
+                action: Action::Block,
+                score: 100,
+                reasons,
+                hard: true,
+            };
+        }
+        if self.conversion.trust && counters.is_trusted(keys, s.now) {
+            reasons.push(Reason {
+                code: "conversion.trusted_number",
+                detail: "this number converted before".to_owned(),
+                weight: 0,
+                class: RejectClass::Fraud,
+            });
+            return Decision {
+                action: Action::Allow,
+                score: 0,
+                reasons,
+                hard: false,
+            };
+        }
+        self.conversion.evaluate(s, keys, counters, &mut reasons);
+        self.velocity.evaluate(s, keys, counters, &mut reasons);
+        self.pattern.evaluate(s, keys, counters, &mut reasons);
+        self.baseline.evaluate(s, keys, counters, &mut reasons);
         reasons.sort_by(|a, b| b.weight.cmp(&a.weight));
         let score = reasons.iter().map(|r| r.weight).sum::<u32>().min(100);
-        let action = if hard {
-            Action::Block
-        } else {
-            self.thresholds.action(score)
-        };
         Decision {
-            action,
+            action: self.thresholds.action(score),
             score,
             reasons,
-            hard,
+            hard: false,
         }
     }
 }
 
-/// The live engine: the current policy, swappable at run time (reload keeps
-/// the old policy when the new one does not validate).
+/// The live engine: the current policy (swappable at run time; a reload
+/// keeps the old policy when the new one does not validate) and the
+/// counters, which outlive policy reloads.
 pub struct Engine {
     policy: ArcSwap<Policy>,
+    counters: Counters,
     /// `--shadow` forces shadow mode whatever the policy file says.
     force_shadow: bool,
 }
 
 impl Engine {
+    /// An engine for live traffic: counter keys hashed with a random seed.
     pub fn new(policy: Policy, force_shadow: bool) -> Engine {
+        Engine::with_counters(
+            policy,
+            force_shadow,
+            Counters::new(KeyHasher::random(), Capacity::default()),
+        )
+    }
+
+    /// An engine with a fixed hashing seed, for reproducible backtests.
+    pub fn deterministic(policy: Policy, seed: u64) -> Engine {
+        Engine::with_counters(
+            policy,
+            false,
+            Counters::new(KeyHasher::seeded(seed), Capacity::default()),
+        )
+    }
+
+    pub fn with_counters(policy: Policy, force_shadow: bool, counters: Counters) -> Engine {
         Engine {
             policy: ArcSwap::from_pointee(policy),
+            counters,
             force_shadow,
         }
     }
@@ -134,22 +198,33 @@ impl Engine {
         self.policy.store(Arc::new(policy));
     }
 
-    /// Scores one destination at event time `now`. Stateful layers count the
-    /// attempt whatever the outcome; the caller acts on the decision.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Scores one destination at event time `now`, then counts the attempt
+    /// (whatever the outcome: blocked attempts are evidence too).
     pub fn decide(
         &self,
         send: &SendFacts<'_>,
         number: Result<&Classification, &ParseError>,
         now: Timestamp,
     ) -> Decision {
-        self.policy.load().decide(&Subject { send, number, now })
+        let keys = self.counters.keys(send, number.ok());
+        let decision =
+            self.policy
+                .load()
+                .decide(&Subject { send, number, now }, &keys, &self.counters);
+        self.counters.record_send(&keys, number.ok(), now);
+        decision
     }
 
     /// A conversion: a code sent to `number` was used (feedback routes, the
-    /// admin conversions endpoint, backtest `conversion` events). Stateful
-    /// layers learn from it; the event time is passed in like for sends.
+    /// admin conversions endpoint, backtest `conversion` events). The event
+    /// time is passed in like for sends.
     pub fn record_conversion(&self, number: &Classification, now: Timestamp) {
-        let _ = (number, now);
+        let keys = self.counters.keys(&SendFacts::default(), Some(number));
+        self.counters.record_conversion(&keys, now);
     }
 
     /// Shadow mode: decisions are recorded but every send is forwarded.
@@ -157,3 +232,6 @@ impl Engine {
         self.force_shadow || self.policy.load().mode == Mode::Shadow
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,4 +1,20 @@
-//! Scoring layers, one module each, each with its own config section.
+//! Scoring layers, one module each, each with its own config section in the
+//! policy file (unknown keys rejected; the doc comments are the reference).
+//!
+//! | layer | signal |
+//! |---|---|
+//! | [`lists`] | allow / deny of numbers, ranges, countries (hard) |
+//! | [`number`] | invalid numbers, line types that cannot receive an SMS (hard), VoIP (risk) |
+//! | [`geo`] | permitted countries (hard), risk tiers, per-country caps |
+//! | [`conversion`] | trusted numbers; ranges, carriers, countries that do not convert |
+//! | [`velocity`] | sliding-window rates by number, range, carrier, country, account, client |
+//! | [`pattern`] | sequential enumeration, many distinct numbers per range |
+//! | [`baseline`] | country volume against its learned hour-of-week level |
 
+pub mod baseline;
+pub mod conversion;
+pub mod geo;
 pub mod lists;
 pub mod number;
+pub mod pattern;
+pub mod velocity;

@@ -1,0 +1,308 @@
+//! Layer-by-layer behaviour, with classifications built by hand and time
+//! passed in (no clock is read anywhere here).
+
+use std::sync::Arc;
+
+use super::*;
+use crate::number::{LineType, Region, E164};
+
+const T0: Timestamp = Timestamp(1_790_000_000_000); // a Monday-ish instant in 2026
+
+fn class(digits: &str, region: &str, line_type: LineType) -> Classification {
+    Classification {
+        number: E164::from_digits(digits).unwrap(),
+        calling_code: digits[..3].parse().unwrap(),
+        region: Region::parse(region),
+        valid: true,
+        line_type,
+        carrier: Some(Arc::from("TestCell")),
+    }
+}
+
+fn mobile(digits: &str) -> Classification {
+    class(digits, "NG", LineType::Mobile)
+}
+
+/// Layers not under test are switched off.
+const QUIET: &str = "[baseline]\nenabled = false\n[pattern]\ndistinct_range3_max = 0\ndistinct_range4_max = 0\nsequential_min = 1000\n";
+
+fn engine(text: &str) -> Engine {
+    let p =
+        Policy::build(std::path::Path::new("test.toml"), text).unwrap_or_else(|e| panic!("{e}"));
+    Engine::deterministic(p, 7)
+}
+
+fn send() -> SendFacts<'static> {
+    SendFacts {
+        route: "twilio.messages",
+        provider: "twilio",
+        channel: "sms",
+        ..SendFacts::default()
+    }
+}
+
+fn decide(e: &Engine, c: &Classification, at: Timestamp) -> Decision {
+    e.decide(&send(), Ok(c), at)
+}
+
+fn codes(d: &Decision) -> Vec<&'static str> {
+    d.codes()
+}
+
+#[test]
+fn number_layer_blocks_invalid_and_unreachable_line_types_and_weighs_voip() {
+    let e = engine(QUIET);
+    let mut invalid = mobile("2348031234567");
+    invalid.valid = false;
+    let d = decide(&e, &invalid, T0);
+    assert_eq!(
+        (d.action, d.reject_class()),
+        (Action::Block, RejectClass::InvalidNumber)
+    );
+    let d = decide(&e, &class("447700900123", "GB", LineType::PremiumRate), T0);
+    assert_eq!(
+        (d.action, d.reject_class()),
+        (Action::Block, RejectClass::LineType)
+    );
+    let d = decide(&e, &class("14155550100", "US", LineType::Voip), T0);
+    assert_eq!((d.action, d.score), (Action::Allow, 30));
+    let err = ParseError::TooShort;
+    let d = e.decide(&send(), Err(&err), T0);
+    assert_eq!(codes(&d), ["number.unparseable"]);
+}
+
+#[test]
+fn allow_list_beats_deny_range_and_country_deny_is_a_geo_refusal() {
+    let e = engine(&format!(
+        "{QUIET}[lists.allow]\nnumbers = [\"+2348031234567\"]\n[lists.deny]\nranges = [\"+234803\"]\ncountries = [\"GH\"]\n"
+    ));
+    assert_eq!(
+        decide(&e, &mobile("2348031234567"), T0).action,
+        Action::Allow
+    );
+    let d = decide(&e, &mobile("2348031234568"), T0);
+    assert_eq!(
+        (d.action, codes(&d)[0]),
+        (Action::Block, "lists.deny_range")
+    );
+    let d = decide(&e, &class("233241234567", "GH", LineType::Mobile), T0);
+    assert_eq!(
+        (d.action, d.reject_class()),
+        (Action::Block, RejectClass::Geo)
+    );
+}
+
+#[test]
+fn geo_permitted_list_tiers_and_hourly_caps() {
+    let e = engine(&format!(
+        "{QUIET}[geo]\npermitted = [\"NG\", \"GB\"]\ncap_weight = 70\n[geo.tiers]\nhigh = [\"NG\"]\n[geo.tier_weights]\nhigh = 20\n[geo.caps]\nGB = {{ per_hour = 3 }}\n"
+    ));
+    let d = decide(&e, &class("14155550100", "US", LineType::Mobile), T0);
+    assert_eq!(
+        (d.action, d.reject_class(), d.hard),
+        (Action::Block, RejectClass::Geo, true)
+    );
+    assert_eq!(decide(&e, &mobile("2348031234567"), T0).score, 20);
+    let gb = |n: u32| class(&format!("4477009001{n:02}"), "GB", LineType::Mobile);
+    for i in 0..3 {
+        assert_eq!(decide(&e, &gb(i), T0).action, Action::Allow, "send {i}");
+    }
+    let d = decide(&e, &gb(3), T0.plus_seconds(60));
+    assert_eq!((d.action, codes(&d)[0]), (Action::Hold, "geo.cap_exceeded"));
+    // An hour later the window has moved on.
+    assert_eq!(
+        decide(&e, &gb(4), T0.plus_seconds(3 * 3600)).action,
+        Action::Allow
+    );
+}
+
+#[test]
+fn velocity_counts_within_the_window_only() {
+    let e = engine(&format!(
+        "{QUIET}[[velocity.rules]]\nkey = \"number\"\nwindow = \"1h\"\nmax = 3\nweight = 50\nweight_per_extra = 20\n"
+    ));
+    let n = mobile("2348031234567");
+    for i in 0..3 {
+        assert_eq!(
+            decide(&e, &n, T0.plus_seconds(i * 60)).action,
+            Action::Allow
+        );
+    }
+    let d = decide(&e, &n, T0.plus_seconds(240));
+    assert_eq!((d.action, d.score), (Action::Allow, 50));
+    let d = decide(&e, &n, T0.plus_seconds(300));
+    assert_eq!((d.action, d.score), (Action::Hold, 70));
+    // Two hours later: forgotten.
+    assert_eq!(decide(&e, &n, T0.plus_seconds(2 * 3600 + 600)).score, 0);
+}
+
+#[test]
+fn velocity_by_client_context_headers() {
+    let e = engine(&format!(
+        "{QUIET}[[velocity.rules]]\nkey = \"client_ip\"\nwindow = \"10m\"\nmax = 2\nweight = 90\n"
+    ));
+    let facts = SendFacts {
+        client_ip: Some("203.0.113.7"),
+        ..send()
+    };
+    for i in 0..2 {
+        let d = e.decide(&facts, Ok(&mobile(&format!("23480312345{i:02}"))), T0);
+        assert_eq!(d.action, Action::Allow);
+    }
+    let d = e.decide(&facts, Ok(&mobile("2348031234599")), T0);
+    assert_eq!(
+        (d.action, codes(&d)[0]),
+        (Action::Block, "velocity.client_ip")
+    );
+    // Another IP is unaffected.
+    let other = SendFacts {
+        client_ip: Some("198.51.100.1"),
+        ..send()
+    };
+    assert_eq!(
+        e.decide(&other, Ok(&mobile("2348031234598")), T0).action,
+        Action::Allow
+    );
+}
+
+#[test]
+fn pattern_sees_sequential_enumeration_and_distinct_numbers_per_range() {
+    let e = engine("[baseline]\nenabled = false\n[pattern]\nsequential_min = 4\nsequential_gap = 3\nsequential_weight = 45\ndistinct_range3_max = 0\ndistinct_range4_max = 0\n");
+    let mut last = Decision::allow();
+    for i in 0..4 {
+        last = decide(
+            &e,
+            &mobile(&format!("234803123{:04}", 100 + i)),
+            T0.plus_seconds(i as i64 * 20),
+        );
+    }
+    assert_eq!(codes(&last), ["pattern.sequential"]);
+    // Random numbers in another range: no streak.
+    for (i, s) in [4821, 117, 9034, 5550].iter().enumerate() {
+        let d = decide(
+            &e,
+            &mobile(&format!("234805555{s:04}")),
+            T0.plus_seconds(i as i64 * 20),
+        );
+        assert!(codes(&d).is_empty(), "{:?}", codes(&d));
+    }
+
+    let e = engine("[baseline]\nenabled = false\n[pattern]\nsequential_min = 1000\ndistinct_range3_max = 3\ndistinct_range4_max = 0\ndistinct_weight = 30\n");
+    for s in [11, 523, 780] {
+        assert!(codes(&decide(&e, &mobile(&format!("2348031234{s:03}")), T0)).is_empty());
+    }
+    // The same number again is not a new distinct number.
+    assert!(codes(&decide(&e, &mobile("2348031234011"), T0)).is_empty());
+    assert_eq!(
+        codes(&decide(&e, &mobile("2348031234999"), T0)),
+        ["pattern.distinct_range3"]
+    );
+}
+
+#[test]
+fn conversion_flags_ranges_that_never_convert_and_trusts_converted_numbers() {
+    let e = engine(&format!(
+        "{QUIET}[conversion]\ngrace = \"10m\"\nwindow = \"2h\"\n[[conversion.rules]]\nkey = \"range4\"\nmin_sends = 5\nbelow = 0.2\nweight = 60\n"
+    ));
+    let pumped = |i: u32| mobile(&format!("23480312{i:05}"));
+    for i in 0..6 {
+        decide(&e, &pumped(i * 37), T0.plus_seconds(i as i64 * 30));
+    }
+    // Inside the grace period nothing is judged yet.
+    assert!(codes(&decide(&e, &pumped(999), T0.plus_seconds(300))).is_empty());
+    // 20 minutes later: 7 sends, none converted.
+    let d = decide(&e, &pumped(4242), T0.plus_seconds(1200));
+    assert_eq!(
+        (d.action, codes(&d)[0]),
+        (Action::Hold, "conversion.range4")
+    );
+
+    // A healthy range: most sends convert.
+    let healthy = |i: u32| mobile(&format!("23470312{i:05}"));
+    for i in 0..6 {
+        let n = healthy(i * 41);
+        decide(&e, &n, T0.plus_seconds(i as i64 * 30));
+        if i % 3 != 0 {
+            e.record_conversion(&n, T0.plus_seconds(i as i64 * 30 + 45));
+        }
+    }
+    assert!(codes(&decide(&e, &healthy(4242), T0.plus_seconds(1200))).is_empty());
+
+    // A number that converted is trusted even inside the pumped range.
+    let returning = pumped(77);
+    e.record_conversion(&returning, T0);
+    let d = decide(&e, &returning, T0.plus_seconds(1300));
+    assert_eq!(
+        (d.action, codes(&d)[0]),
+        (Action::Allow, "conversion.trusted_number")
+    );
+}
+
+#[test]
+fn baseline_passes_a_normal_first_day_but_not_a_surge_into_a_new_country() {
+    let e = engine("[pattern]\nsequential_min = 1000\ndistinct_range3_max = 0\ndistinct_range4_max = 0\n[baseline]\nmin_hourly = 20\nsurge_ratio = 3.0\nweight = 25\ncold_start_share = 0.05\n");
+    let gb = |i: u32| class(&format!("44770090{i:04}"), "GB", LineType::Mobile);
+    // Two days of steady traffic: 200 sends an hour to GB.
+    let mut t = T0;
+    for h in 0..48 {
+        for i in 0..200u32 {
+            decide(&e, &gb(h * 200 + i), t.plus_seconds(i64::from(i) * 17));
+        }
+        t = t.plus_seconds(3600);
+    }
+    // Normal hour: no surge.
+    let mut flagged = 0;
+    for i in 0..200u32 {
+        if !decide(&e, &gb(50_000 + i), t.plus_seconds(i64::from(i) * 17))
+            .reasons
+            .is_empty()
+        {
+            flagged += 1;
+        }
+    }
+    assert_eq!(flagged, 0);
+    // A new country taking a few sends an hour (under 5% of 200): fine.
+    let ke = |i: u32| class(&format!("2547{i:08}"), "KE", LineType::Mobile);
+    t = t.plus_seconds(3600);
+    for i in 0..8u32 {
+        assert!(decide(&e, &ke(i * 7919), t.plus_seconds(i64::from(i)))
+            .reasons
+            .is_empty());
+    }
+    // …but 10× that in one hour is a surge.
+    let mut last = Decision::allow();
+    for i in 8..100u32 {
+        last = decide(&e, &ke(i * 7919), t.plus_seconds(i64::from(i)));
+    }
+    assert_eq!(codes(&last), ["baseline.surge"]);
+}
+
+#[test]
+fn reload_swaps_the_policy_and_keeps_the_counters() {
+    let rule = "[[velocity.rules]]\nkey = \"number\"\nwindow = \"1h\"\nmax = 2\nweight = 90\n";
+    let e = engine(&format!("{QUIET}{rule}"));
+    let n = mobile("2348031234567");
+    decide(&e, &n, T0);
+    decide(&e, &n, T0);
+    e.replace(Policy::build(std::path::Path::new("new.toml"), &format!("{QUIET}{rule}")).unwrap());
+    assert_eq!(decide(&e, &n, T0).action, Action::Block);
+}
+
+#[test]
+fn a_broken_policy_reports_file_and_line() {
+    let err = Policy::build(
+        std::path::Path::new("p.toml"),
+        "mode = \"enforce\"\n[number]\nblock_line_types = [\"premium\"]\n",
+    )
+    .unwrap_err();
+    let s = err.to_string();
+    assert!(s.starts_with("p.toml:2:"), "{s}");
+    assert!(s.contains("unknown line type `premium`"), "{s}");
+    let err = Policy::build(
+        std::path::Path::new("p.toml"),
+        "[velocity]\nrules = [{ key = \"nmber\", window = \"1h\", max = 1, weight = 1 }]\n",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("unknown key `nmber`"), "{err}");
+    assert!(Policy::embedded().is_ok());
+}

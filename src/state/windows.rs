@@ -1,0 +1,171 @@
+//! A bounded, sharded map from [`Key`] to [`Ring`].
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Mutex;
+
+use super::{Key, Ring};
+use crate::clock::Timestamp;
+
+const SHARDS: usize = 64;
+
+/// Keys are already uniformly random 64-bit hashes: use them as they are.
+#[derive(Default)]
+struct Identity(u64);
+
+impl Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type Shard<const N: usize> = HashMap<Key, Ring<N>, BuildHasherDefault<Identity>>;
+
+/// One counter family: rings of `N` buckets of `width_s` seconds, at most
+/// `capacity` keys.
+pub struct Windows<const N: usize> {
+    width_s: i64,
+    per_shard: usize,
+    shards: Box<[Mutex<Shard<N>>]>,
+}
+
+/// Sizes, for metrics and the memory benchmark.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WindowsStats {
+    pub keys: usize,
+    pub evicted: u64,
+}
+
+impl<const N: usize> Windows<N> {
+    pub fn new(width_s: u32, capacity: usize) -> Windows<N> {
+        Windows {
+            width_s: i64::from(width_s.max(1)),
+            per_shard: (capacity / SHARDS).max(8),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+        }
+    }
+
+    /// The window this family covers, in seconds.
+    pub fn span_s(&self) -> i64 {
+        self.width_s * N as i64
+    }
+
+    fn bucket(&self, now: Timestamp) -> u32 {
+        (now.millis().div_euclid(1000) / self.width_s).clamp(0, i64::from(u32::MAX)) as u32
+    }
+
+    /// Buckets covering `window_s` seconds (at least one).
+    pub fn buckets_for(&self, window_s: u32) -> u32 {
+        ((i64::from(window_s) + self.width_s - 1) / self.width_s).clamp(1, N as i64) as u32
+    }
+
+    fn shard(&self, key: Key) -> &Mutex<Shard<N>> {
+        &self.shards[(key.0 >> 58) as usize % SHARDS]
+    }
+
+    /// Adds `n` at `now` and returns the window sum over `back` buckets
+    /// *before* the addition.
+    pub fn add(&self, key: Key, now: Timestamp, n: u32, back: u32) -> u32 {
+        let bucket = self.bucket(now);
+        let mut shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
+        if !shard.contains_key(&key) && shard.len() >= self.per_shard {
+            evict(&mut shard, bucket, self.per_shard);
+        }
+        let ring = shard.entry(key).or_insert_with(|| Ring::new(bucket));
+        let before = ring.sum(bucket, back);
+        ring.add(bucket, n);
+        before
+    }
+
+    /// The sum over the last `back` buckets (current included).
+    pub fn sum(&self, key: Key, now: Timestamp, back: u32) -> u32 {
+        self.sum_between(key, now, back, 0)
+    }
+
+    /// The sum from `back` buckets ago to `skip` buckets ago (exclusive).
+    pub fn sum_between(&self, key: Key, now: Timestamp, back: u32, skip: u32) -> u32 {
+        let bucket = self.bucket(now);
+        let shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
+        shard
+            .get(&key)
+            .map(|r| r.sum_between(bucket, back, skip))
+            .unwrap_or(0)
+    }
+
+    pub fn stats(&self) -> WindowsStats {
+        let keys = self
+            .shards
+            .iter()
+            .map(|s| s.lock().map(|s| s.len()).unwrap_or(0))
+            .sum();
+        WindowsStats { keys, evicted: 0 }
+    }
+}
+
+/// Frees room in a full shard: drops entries that fell out of the window
+/// entirely, then, if that was not enough, the least recently touched ones
+/// until the shard is at 7/8 of its capacity (amortises the scan).
+fn evict<const N: usize>(shard: &mut Shard<N>, now: u32, cap: usize) {
+    shard.retain(|_, r| now.saturating_sub(r.head()) < N as u32);
+    let target = cap - cap / 8;
+    if shard.len() < cap {
+        return;
+    }
+    let mut heads: Vec<u32> = shard.values().map(Ring::head).collect();
+    let cut = heads
+        .len()
+        .saturating_sub(target)
+        .min(heads.len().saturating_sub(1));
+    let (_, nth, _) = heads.select_nth_unstable(cut);
+    let threshold = *nth;
+    shard.retain(|_, r| r.head() > threshold);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{KeyHasher, Kind};
+
+    #[test]
+    fn counts_per_key_over_the_window() {
+        let w: Windows<6> = Windows::new(600, 1000);
+        let h = KeyHasher::seeded(1);
+        let k = h.key(Kind::Number, "2348031234567");
+        let t0 = Timestamp(1_000_000_000_000);
+        assert_eq!(w.add(k, t0, 1, 6), 0);
+        assert_eq!(w.add(k, t0.plus_seconds(60), 1, 6), 1);
+        assert_eq!(w.sum(k, t0.plus_seconds(120), 6), 2);
+        assert_eq!(w.sum(k, t0.plus_seconds(3 * 3600), 6), 0);
+        assert_eq!(w.sum(h.key(Kind::Number, "other"), t0, 6), 0);
+    }
+
+    #[test]
+    fn stays_bounded_under_a_spray_of_keys() {
+        let w: Windows<6> = Windows::new(600, 64 * 100);
+        let h = KeyHasher::seeded(2);
+        let t0 = Timestamp(1_000_000_000_000);
+        for i in 0..200_000u64 {
+            w.add(
+                h.key(Kind::Number, &i.to_string()),
+                t0.plus_seconds((i / 1000) as i64),
+                1,
+                6,
+            );
+        }
+        let keys = w.stats().keys;
+        assert!(keys <= 64 * 100, "{keys} keys");
+        // the most recent keys survive
+        assert_eq!(
+            w.sum(h.key(Kind::Number, "199999"), t0.plus_seconds(200), 6),
+            1
+        );
+    }
+}
