@@ -1,29 +1,78 @@
-//! The admin listener: health and readiness (the admin API grows here).
+//! The admin listener: health and readiness (no token), and the admin API
+//! under `/api/` (bearer token from `TOLLGATE_ADMIN_TOKEN`).
+//!
+//! Without a token the API is served only when the admin listener is bound
+//! to loopback; otherwise it is refused (401) and tollgate says so at start.
 
+mod api;
+
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use crate::dialect::json_response;
+use crate::dialect::{json_response, neutral_error};
+use crate::number::Classifier;
 use crate::pipeline::full;
+use crate::policy::Engine;
 use crate::upstream::ProxyBody;
 
-/// State the admin endpoints read.
-#[derive(Default)]
+pub struct AdminConfig {
+    pub token: Option<String>,
+    /// The admin listener is bound to a loopback address.
+    pub loopback_only: bool,
+    pub engine: Arc<Engine>,
+    pub classifier: Arc<Classifier>,
+    pub policy_path: Option<PathBuf>,
+}
+
+/// How `/api/` requests are authorised.
+enum ApiAccess {
+    Token(String),
+    /// No token, loopback listener: open to local callers.
+    LoopbackOpen,
+    /// No token on a reachable listener: refused.
+    Disabled,
+}
+
 pub struct Admin {
     /// Set once routes and policy are loaded and every listener is bound.
     pub ready: AtomicBool,
+    access: ApiAccess,
+    engine: Arc<Engine>,
+    classifier: Arc<Classifier>,
+    policy_path: Option<PathBuf>,
 }
 
 impl Admin {
-    pub fn new() -> Arc<Admin> {
-        Arc::new(Admin::default())
+    pub fn new(cfg: AdminConfig) -> Arc<Admin> {
+        let access = match (cfg.token, cfg.loopback_only) {
+            (Some(t), _) => ApiAccess::Token(t),
+            (None, true) => {
+                tracing::warn!(
+                    "TOLLGATE_ADMIN_TOKEN is not set: the admin API is open to local callers only"
+                );
+                ApiAccess::LoopbackOpen
+            }
+            (None, false) => {
+                tracing::error!("TOLLGATE_ADMIN_TOKEN is not set and the admin listener is not loopback: the admin API is disabled");
+                ApiAccess::Disabled
+            }
+        };
+        Arc::new(Admin {
+            ready: AtomicBool::new(false),
+            access,
+            engine: cfg.engine,
+            classifier: cfg.classifier,
+            policy_path: cfg.policy_path,
+        })
     }
 
     pub async fn handle(&self, req: Request<Incoming>) -> Response<ProxyBody> {
-        let resp = match (req.method(), req.uri().path()) {
+        let path = req.uri().path().to_owned();
+        let resp = match (req.method(), path.as_str()) {
             (&Method::GET, "/healthz") => {
                 json_response(200, "application/json", br#"{"status":"ok"}"#.to_vec())
             }
@@ -38,12 +87,63 @@ impl Admin {
                     )
                 }
             }
-            _ => crate::dialect::neutral_error(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "no such admin endpoint",
-            ),
+            (_, p) if p.starts_with("/api/") => match self.authorise(&req) {
+                Ok(()) => api::route(self, req).await,
+                Err(resp) => resp,
+            },
+            _ => neutral_error(StatusCode::NOT_FOUND, "not_found", "no such admin endpoint"),
         };
         resp.map(full)
+    }
+
+    fn authorise(&self, req: &Request<Incoming>) -> Result<(), Response<bytes::Bytes>> {
+        let presented = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let ok = match (&self.access, presented) {
+            (ApiAccess::Token(t), Some(p)) => constant_time_eq(t.as_bytes(), p.trim().as_bytes()),
+            (ApiAccess::Token(_), None) => false,
+            (ApiAccess::LoopbackOpen, _) => true,
+            (ApiAccess::Disabled, _) => false,
+        };
+        if ok {
+            Ok(())
+        } else {
+            let mut resp = neutral_error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "a valid bearer token is required",
+            );
+            resp.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Bearer"),
+            );
+            Err(resp)
+        }
+    }
+}
+
+/// Compares secrets in time independent of where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = (a.len() ^ b.len()) as u8 | u8::from(a.len() != b.len());
+    for i in 0..a.len().max(b.len()) {
+        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0);
+    }
+    diff == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn constant_time_eq_is_equality() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret1"));
+        assert!(!constant_time_eq(b"", b"x"));
+        assert!(constant_time_eq(b"", b""));
     }
 }

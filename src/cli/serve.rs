@@ -11,7 +11,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::sync::watch;
 
-use crate::admin::Admin;
+use crate::admin::{Admin, AdminConfig};
 use crate::config::ServeConfig;
 use crate::number::Classifier;
 use crate::pipeline::Pipeline;
@@ -149,7 +149,15 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         upstream: UpstreamClient::new(&cfg.limits, cfg.upstream_ca.as_deref())?,
         limits: cfg.limits.clone(),
     });
-    let admin = Admin::new();
+    let admin = Admin::new(AdminConfig {
+        token: std::env::var("TOLLGATE_ADMIN_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
+        loopback_only: cfg.admin_listen.ip().is_loopback(),
+        engine: engine.clone(),
+        classifier: pipeline.classifier.clone(),
+        policy_path: cfg.policy.clone(),
+    });
 
     let proxy_handler: Handler = {
         let p = pipeline.clone();
@@ -217,15 +225,8 @@ async fn wait_for_shutdown(engine: &Engine, policy: Option<&std::path::Path>) {
 }
 
 fn reload(engine: &Engine, policy: Option<&std::path::Path>) {
-    let result = match policy {
-        Some(p) => Policy::load(p),
-        None => Policy::embedded(),
-    };
-    match result {
-        Ok(p) => {
-            engine.replace(p);
-            tracing::info!("policy reloaded");
-        }
+    match engine.reload_from(policy) {
+        Ok(()) => tracing::info!("policy reloaded"),
         Err(e) => tracing::error!(error = %e, "policy reload failed; keeping the current policy"),
     }
 }

@@ -112,7 +112,10 @@ fn parse_form(bytes: &[u8]) -> Result<Body, BodyError> {
 }
 
 fn looks_like_json(bytes: &[u8]) -> bool {
-    matches!(bytes.iter().find(|b| !b.is_ascii_whitespace()), Some(b'{' | b'[' | b'"'))
+    matches!(
+        bytes.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'{' | b'[' | b'"')
+    )
 }
 
 #[derive(Debug, PartialEq)]

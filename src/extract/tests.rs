@@ -164,10 +164,25 @@ fn rewrite_keeps_other_fields_in_order() {
 #[test]
 fn a_form_body_mislabelled_as_json_is_read_as_form_on_auto_routes() {
     // What the vonage v4 SDK sends for SMS after any JSON call on the client.
-    let b = Body::parse(crate::route::BodyEncoding::Auto, Some("application/json"), b"api_key=k&to=447700900123&text=hi").unwrap();
+    let b = Body::parse(
+        crate::route::BodyEncoding::Auto,
+        Some("application/json"),
+        b"api_key=k&to=447700900123&text=hi",
+    )
+    .unwrap();
     let x = extract(&spec("vonage.sms"), &b, None, None).unwrap();
     assert_eq!(x.destinations[0].address, "447700900123");
     // Broken JSON stays an error, and JSON-only routes never fall back.
-    assert!(Body::parse(crate::route::BodyEncoding::Auto, Some("application/json"), b"{\"to\": ").is_err());
-    assert!(Body::parse(crate::route::BodyEncoding::Json, Some("application/json"), b"to=1").is_err());
+    assert!(Body::parse(
+        crate::route::BodyEncoding::Auto,
+        Some("application/json"),
+        b"{\"to\": "
+    )
+    .is_err());
+    assert!(Body::parse(
+        crate::route::BodyEncoding::Json,
+        Some("application/json"),
+        b"to=1"
+    )
+    .is_err());
 }

@@ -219,6 +219,31 @@ impl Engine {
         decision
     }
 
+    /// Scores without counting the attempt: `explain` must not change what
+    /// live traffic sees.
+    pub fn peek(
+        &self,
+        send: &SendFacts<'_>,
+        number: Result<&Classification, &ParseError>,
+        now: Timestamp,
+    ) -> Decision {
+        let keys = self.counters.keys(send, number.ok());
+        self.policy
+            .load()
+            .decide(&Subject { send, number, now }, &keys, &self.counters)
+    }
+
+    /// Reloads the policy from `path` (the embedded default when `None`);
+    /// on error the current policy stays and the error is returned.
+    pub fn reload_from(&self, path: Option<&Path>) -> Result<(), SourceError> {
+        let policy = match path {
+            Some(p) => Policy::load(p)?,
+            None => Policy::embedded()?,
+        };
+        self.replace(policy);
+        Ok(())
+    }
+
     /// A conversion: a code sent to `number` was used (feedback routes, the
     /// admin conversions endpoint, backtest `conversion` events). The event
     /// time is passed in like for sends.
