@@ -80,7 +80,10 @@ impl Policy {
         Ok(Policy {
             mode: cfg.mode,
             thresholds: cfg.thresholds,
-            lists: cfg.lists.build().map_err(|m| semantic("[lists", m))?,
+            lists: cfg
+                .lists
+                .build(origin.parent())
+                .map_err(|m| semantic("[lists", m))?,
             number: cfg.number.build().map_err(|m| semantic("[number]", m))?,
             geo: cfg.geo.build().map_err(|m| semantic("[geo", m))?,
             velocity: cfg.velocity.build().map_err(|m| semantic("[velocity", m))?,

@@ -306,3 +306,48 @@ fn a_broken_policy_reports_file_and_line() {
     assert!(err.to_string().contains("unknown key `nmber`"), "{err}");
     assert!(Policy::embedded().is_ok());
 }
+
+#[test]
+fn list_files_are_read_relative_to_the_policy_and_reread_on_reload() {
+    let dir = std::env::temp_dir().join(format!("tollgate-lists-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let list = dir.join("extra.txt");
+    std::fs::write(
+        &list,
+        "# pumped ranges\ndeny range +23480312\nhold number +2348059999999\n",
+    )
+    .unwrap();
+    let policy = dir.join("policy.toml");
+    std::fs::write(
+        &policy,
+        format!("{QUIET}[lists]\nfiles = [\"extra.txt\"]\n"),
+    )
+    .unwrap();
+    let e = Engine::deterministic(
+        Policy::load(&policy).unwrap_or_else(|err| panic!("{err}")),
+        1,
+    );
+    assert_eq!(
+        codes(&decide(&e, &mobile("2348031234567"), T0)),
+        ["lists.deny_range"]
+    );
+    assert_eq!(
+        decide(&e, &mobile("2348059999999"), T0).action,
+        Action::Hold
+    );
+    std::fs::write(&list, "allow range +23480312\n").unwrap();
+    e.reload_from(Some(&policy)).unwrap();
+    assert_eq!(
+        decide(&e, &mobile("2348031234567"), T0).action,
+        Action::Allow
+    );
+    // A broken file keeps the old policy and says where.
+    std::fs::write(&list, "deny rnage +1\n").unwrap();
+    let err = e.reload_from(Some(&policy)).unwrap_err().to_string();
+    assert!(err.contains("extra.txt:1: scope must be"), "{err}");
+    assert_eq!(
+        decide(&e, &mobile("2348031234567"), T0).action,
+        Action::Allow
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

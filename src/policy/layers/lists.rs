@@ -1,8 +1,19 @@
-//! Allow and deny lists of numbers, ranges and countries: hard rules checked
-//! before any scoring. An allow entry wins over a deny entry of the same or a
-//! broader scope (a trusted number inside a denied range still goes).
+//! Allow, deny and hold lists of numbers, ranges and countries: hard rules
+//! checked before any scoring. Allow wins over deny, deny over hold (a
+//! trusted number inside a denied range still goes).
+//!
+//! Entries come from the policy file and from list files it names, read on
+//! every (re)load, one entry per line:
+//!
+//! ```text
+//! # action scope value
+//! deny   range   +23480312
+//! allow  number  +447700900123
+//! hold   country NG
+//! ```
 
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -18,11 +29,15 @@ pub struct Config {
     /// Always blocked: countries as geo refusals, numbers and ranges as
     /// fraud refusals.
     pub deny: Entries,
+    /// Always held for review.
+    pub hold: Entries,
+    /// List files (relative to the policy file), read at every load.
+    pub files: Vec<String>,
 }
 
 /// One list: numbers (`+447700900123`), ranges (digit prefixes,
 /// `+4477009001`) and countries (`NG`).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Entries {
     pub numbers: Vec<String>,
@@ -41,6 +56,7 @@ struct Compiled {
 pub struct Lists {
     allow: Compiled,
     deny: Compiled,
+    hold: Compiled,
 }
 
 impl Entries {
@@ -85,10 +101,47 @@ impl Entries {
 }
 
 impl Config {
-    pub fn build(&self) -> Result<Lists, String> {
+    /// Compiles the inline entries plus those of `files`, read from `base`.
+    pub fn build(&self, base: Option<&Path>) -> Result<Lists, String> {
+        let mut allow = self.allow.clone();
+        let mut deny = self.deny.clone();
+        let mut hold = self.hold.clone();
+        for file in &self.files {
+            let path = base
+                .map(|b| b.join(file))
+                .unwrap_or_else(|| PathBuf::from(file));
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("lists.files: {}: {e}", path.display()))?;
+            for (i, line) in text.lines().enumerate() {
+                let line = line.split('#').next().unwrap_or("").trim();
+                if line.is_empty() {
+                    continue;
+                }
+                let at = || format!("{}:{}", path.display(), i + 1);
+                let mut words = line.split_whitespace();
+                let (Some(action), Some(scope), Some(value)) =
+                    (words.next(), words.next(), words.next())
+                else {
+                    return Err(format!("{}: expected `action scope value`", at()));
+                };
+                let list = match action {
+                    "allow" => &mut allow,
+                    "deny" => &mut deny,
+                    "hold" => &mut hold,
+                    _ => return Err(format!("{}: action must be allow, deny or hold", at())),
+                };
+                match scope {
+                    "number" => list.numbers.push(value.to_owned()),
+                    "range" => list.ranges.push(value.to_owned()),
+                    "country" => list.countries.push(value.to_owned()),
+                    _ => return Err(format!("{}: scope must be number, range or country", at())),
+                }
+            }
+        }
         Ok(Lists {
-            allow: self.allow.compile("allow")?,
-            deny: self.deny.compile("deny")?,
+            allow: allow.compile("allow")?,
+            deny: deny.compile("deny")?,
+            hold: hold.compile("hold")?,
         })
     }
 }
@@ -130,46 +183,53 @@ impl Lists {
                 ),
                 Hit::Country(r) => ("lists.allow_country", format!("{r} is on the allow list")),
             };
-            return Some(Decision {
-                action: Action::Allow,
-                score: 0,
-                reasons: vec![Reason {
-                    code,
-                    detail,
-                    weight: 0,
-                    class: RejectClass::Fraud,
-                }],
-                hard: true,
-            });
+            return Some(hard(Action::Allow, code, detail, RejectClass::Fraud));
         }
-        let hit = self.deny.hit(subject)?;
-        let (code, detail, class) = match hit {
+        if let Some(hit) = self.deny.hit(subject) {
+            let (code, detail, class) = match hit {
+                Hit::Number => (
+                    "lists.deny_number",
+                    "the number is on the deny list".to_owned(),
+                    RejectClass::Fraud,
+                ),
+                Hit::Range => (
+                    "lists.deny_range",
+                    "the number's range is on the deny list".to_owned(),
+                    RejectClass::Fraud,
+                ),
+                Hit::Country(r) => (
+                    "lists.deny_country",
+                    format!("{r} is on the deny list"),
+                    RejectClass::Geo,
+                ),
+            };
+            return Some(hard(Action::Block, code, detail, class));
+        }
+        let (code, detail) = match self.hold.hit(subject)? {
             Hit::Number => (
-                "lists.deny_number",
-                "the number is on the deny list".to_owned(),
-                RejectClass::Fraud,
+                "lists.hold_number",
+                "the number is on the hold list".to_owned(),
             ),
             Hit::Range => (
-                "lists.deny_range",
-                "the number's range is on the deny list".to_owned(),
-                RejectClass::Fraud,
+                "lists.hold_range",
+                "the number's range is on the hold list".to_owned(),
             ),
-            Hit::Country(r) => (
-                "lists.deny_country",
-                format!("{r} is on the deny list"),
-                RejectClass::Geo,
-            ),
+            Hit::Country(r) => ("lists.hold_country", format!("{r} is on the hold list")),
         };
-        Some(Decision {
-            action: Action::Block,
-            score: 100,
-            reasons: vec![Reason {
-                code,
-                detail,
-                weight: 100,
-                class,
-            }],
-            hard: true,
-        })
+        Some(hard(Action::Hold, code, detail, RejectClass::Fraud))
+    }
+}
+
+fn hard(action: Action, code: &'static str, detail: String, class: RejectClass) -> Decision {
+    Decision {
+        action,
+        score: if action == Action::Allow { 0 } else { 100 },
+        reasons: vec![Reason {
+            code,
+            detail,
+            weight: if action == Action::Allow { 0 } else { 100 },
+            class,
+        }],
+        hard: true,
     }
 }
