@@ -35,6 +35,14 @@ impl Timestamp {
         t.format(&f).unwrap_or_default()
     }
 
+    /// RFC 3339 to the second, UTC (`2026-10-01T10:00:00Z`), as Verify writes.
+    pub fn to_rfc3339_seconds(self) -> String {
+        let t = time::OffsetDateTime::from_unix_timestamp(self.0.div_euclid(1000))
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let f = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+        t.format(&f).unwrap_or_default()
+    }
+
     /// RFC 2822 as Twilio writes dates (`Thu, 30 Jul 2015 20:12:31 +0000`).
     pub fn to_rfc2822(self) -> String {
         let t = time::OffsetDateTime::from_unix_timestamp(self.0.div_euclid(1000))

@@ -6,7 +6,10 @@
 //! data in the route files, so a provider that reuses a dialect is a new
 //! route file only.
 
+mod held;
 mod shapes;
+
+pub use held::HeldContext;
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};

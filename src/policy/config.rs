@@ -38,6 +38,47 @@ pub struct PolicyConfig {
     /// Learned per-country volume.
     #[serde(default)]
     pub baseline: layers::baseline::Config,
+    /// How long sends are held and what happens at the deadline.
+    #[serde(default)]
+    pub hold: HoldPolicy,
+}
+
+/// `[hold]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HoldPolicy {
+    /// How long a send waits for review (OTPs go stale: 10m by default).
+    pub ttl: Span,
+    /// Per-route deadlines (`"twilio.verify" = "5m"`).
+    pub routes: std::collections::BTreeMap<String, Span>,
+    /// At the deadline: `reject` (default), `release`, or `rescore` (score
+    /// the number again: released if it would now be allowed).
+    pub on_expiry: OnExpiry,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnExpiry {
+    #[default]
+    Reject,
+    Release,
+    Rescore,
+}
+
+impl Default for HoldPolicy {
+    fn default() -> Self {
+        HoldPolicy {
+            ttl: Span(600),
+            routes: Default::default(),
+            on_expiry: OnExpiry::Reject,
+        }
+    }
+}
+
+impl HoldPolicy {
+    pub fn ttl_for(&self, route: &str) -> Span {
+        self.routes.get(route).copied().unwrap_or(self.ttl)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

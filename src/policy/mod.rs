@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-pub use config::{Mode, PolicyConfig, Span, Thresholds};
+pub use config::{HoldPolicy, Mode, OnExpiry, PolicyConfig, Span, Thresholds};
 pub use decision::{Action, Decision, Reason, RejectClass};
 
 use crate::clock::Timestamp;
@@ -58,6 +58,7 @@ pub struct Subject<'a> {
 pub struct Policy {
     pub mode: Mode,
     pub thresholds: Thresholds,
+    pub hold: HoldPolicy,
     lists: layers::lists::Lists,
     number: layers::number::NumberLayer,
     geo: layers::geo::GeoLayer,
@@ -80,6 +81,7 @@ impl Policy {
         Ok(Policy {
             mode: cfg.mode,
             thresholds: cfg.thresholds,
+            hold: cfg.hold,
             lists: cfg
                 .lists
                 .build(origin.parent())

@@ -199,16 +199,22 @@ impl RouteTable {
                     err(format!(
                         "unknown upstream `{name}` (declare it under [upstreams])"
                     ))
+                    .near(&src.text, &format!("\"{name}\""))
                 })
             };
             let method = |m: &str| {
-                m.parse::<Method>()
-                    .map_err(|_| err(format!("bad HTTP method `{m}`")))
+                m.parse::<Method>().map_err(|_| {
+                    err(format!("bad HTTP method `{m}`")).near(&src.text, &format!("\"{m}\""))
+                })
+            };
+            let template = |t: &str| {
+                PathTemplate::parse(t).map_err(|m| err(m).near(&src.text, &format!("\"{t}\"")))
             };
             let mut names = std::collections::BTreeSet::new();
             for spec in &file.send {
                 if !names.insert(spec.name.clone()) {
-                    return Err(err(format!("endpoint name `{}` is used twice", spec.name)));
+                    return Err(err(format!("endpoint name `{}` is used twice", spec.name))
+                        .near(&src.text, &format!("\"{}\"", spec.name)));
                 }
                 spec.dialect
                     .check_answers(&spec.answers)
@@ -223,20 +229,21 @@ impl RouteTable {
                     id: format!("{}.{}", file.provider, spec.name),
                     provider: file.provider.clone(),
                     method: method(&spec.method)?,
-                    template: PathTemplate::parse(&spec.path).map_err(&err)?,
+                    template: template(&spec.path)?,
                     upstream: upstream(&spec.upstream)?,
                     spec: spec.clone(),
                 });
             }
             for spec in &file.feedback {
                 if !names.insert(spec.name.clone()) {
-                    return Err(err(format!("endpoint name `{}` is used twice", spec.name)));
+                    return Err(err(format!("endpoint name `{}` is used twice", spec.name))
+                        .near(&src.text, &format!("\"{}\"", spec.name)));
                 }
                 table.feedback.push(FeedbackRoute {
                     id: format!("{}.{}", file.provider, spec.name),
                     provider: file.provider.clone(),
                     method: method(&spec.method)?,
-                    template: PathTemplate::parse(&spec.path).map_err(&err)?,
+                    template: template(&spec.path)?,
                     upstream: upstream(&spec.upstream)?,
                     spec: spec.clone(),
                 });

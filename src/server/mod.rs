@@ -82,7 +82,10 @@ impl Listener {
             };
             let _ = stream.set_nodelay(true);
             let handler = self.handler.clone();
+            let seen = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let seen_svc = seen.clone();
             let service = service_fn(move |req| {
+                seen_svc.store(true, std::sync::atomic::Ordering::Release);
                 let fut = handler(req);
                 async move { Ok::<_, Infallible>(fut.await) }
             });
@@ -93,7 +96,14 @@ impl Listener {
                         .into_owned();
                     let conn = graceful.watch(conn);
                     tokio::spawn(async move {
-                        let _ = conn.await;
+                        first_request_deadline(
+                            Box::pin(async move {
+                                let _ = conn.await;
+                            }),
+                            seen,
+                            handshake_timeout,
+                        )
+                        .await;
                         drop(permit);
                     });
                 }
@@ -114,12 +124,23 @@ impl Listener {
                         let conn = builder
                             .serve_connection(TokioIo::new(tls), service)
                             .into_owned();
-                        let _ = watcher.watch(conn).await;
+                        let conn = watcher.watch(conn);
+                        first_request_deadline(
+                            Box::pin(async move {
+                                let _ = conn.await;
+                            }),
+                            seen,
+                            handshake_timeout,
+                        )
+                        .await;
                         drop(permit);
                     });
                 }
             }
         }
+        // Stop listening at once: new connections are refused, not left
+        // hanging in the backlog while in-flight requests finish.
+        drop(self.tcp);
         let grace = Duration::from_secs(limits.shutdown_grace_s);
         if tokio::time::timeout(grace, graceful.shutdown())
             .await
@@ -130,6 +151,24 @@ impl Listener {
                 "connections still open after the grace period; closing"
             );
         }
+    }
+}
+
+/// Drives a connection, closing it when no request has started within
+/// `timeout`: hyper's header timeout only runs once the protocol is known, so
+/// a client that sends nothing (or a partial h2 preface) would otherwise hold
+/// its connection slot forever.
+async fn first_request_deadline(
+    mut conn: Pin<Box<dyn Future<Output = ()> + Send>>,
+    seen: Arc<std::sync::atomic::AtomicBool>,
+    timeout: Duration,
+) {
+    tokio::select! {
+        _ = &mut conn => return,
+        _ = tokio::time::sleep(timeout) => {}
+    }
+    if seen.load(std::sync::atomic::Ordering::Acquire) {
+        conn.await;
     }
 }
 
