@@ -38,6 +38,35 @@ pub struct ServeConfig {
     /// Decide and record every send, forward every send.
     pub shadow: bool,
     pub limits: Limits,
+    pub audit: Audit,
+}
+
+/// The decision audit log's retention.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Audit {
+    /// Rows kept at most.
+    pub max_rows: u64,
+    /// Days kept at most.
+    pub max_age_days: u32,
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Audit {
+            max_rows: 5_000_000,
+            max_age_days: 30,
+        }
+    }
+}
+
+impl Audit {
+    pub fn retention(&self) -> crate::store::Retention {
+        crate::store::Retention {
+            max_rows: self.max_rows,
+            max_age_ms: i64::from(self.max_age_days) * 86_400_000,
+        }
+    }
 }
 
 /// Limits that protect tollgate and the upstream from bad clients.
@@ -107,6 +136,7 @@ impl Default for ServeConfig {
             upstream_ca: None,
             shadow: false,
             limits: Limits::default(),
+            audit: Audit::default(),
         }
     }
 }

@@ -36,6 +36,7 @@ pub mod config;
 pub mod dialect;
 pub mod extract;
 pub mod hold;
+pub mod metrics;
 pub mod number;
 pub mod pipeline;
 pub mod policy;

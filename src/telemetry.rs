@@ -3,8 +3,11 @@
 
 use std::time::Duration;
 
+use crate::clock::Timestamp;
+use crate::metrics::Metrics;
 use crate::number::Classification;
 use crate::policy::Decision;
+use crate::store::{AuditLog, AuditRow};
 
 /// Installs the JSON subscriber. `RUST_LOG` filters (default `info`).
 pub fn init() {
@@ -31,6 +34,10 @@ pub struct DecisionRecord<'a> {
     pub outcome: &'a str,
     pub shadow: bool,
     pub latency: Duration,
+    /// Where the audit row goes, if anywhere.
+    pub audit: Option<&'a AuditLog>,
+    pub metrics: &'a Metrics,
+    pub now: Timestamp,
 }
 
 pub fn record_decision(r: &DecisionRecord<'_>) {
@@ -56,6 +63,28 @@ pub fn record_decision(r: &DecisionRecord<'_>) {
         latency_us = r.latency.as_micros() as u64,
         "decision"
     );
+    r.metrics.decision(
+        r.route,
+        r.decision.action.as_str(),
+        country.as_deref().unwrap_or("unknown"),
+        &r.decision.codes(),
+        r.latency,
+    );
+    if let Some(audit) = r.audit {
+        audit.record(AuditRow {
+            ts: r.now.millis(),
+            route: r.route.to_owned(),
+            provider: r.provider.to_owned(),
+            country,
+            line_type: line_type.to_owned(),
+            action: r.decision.action.as_str().to_owned(),
+            outcome: r.outcome.to_owned(),
+            score: r.decision.score,
+            reasons: r.decision.codes().iter().map(|c| (*c).to_owned()).collect(),
+            to: r.to.clone(),
+            shadow: r.shadow,
+        });
+    }
 }
 
 /// A destination for logs: calling code and last two digits when it parsed,

@@ -9,17 +9,240 @@ use serde_json::json;
 use super::Admin;
 use crate::clock::Timestamp;
 use crate::dialect::{json_response, neutral_error};
+use crate::hold::HoldError;
 use crate::policy::SendFacts;
+use crate::store::{audit_query, AuditQuery, HeldRow, HeldState, ListRow, Store, StoreError};
 
 const BODY_LIMIT: usize = 64 * 1024;
 
+/// The admin API's OpenAPI document.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
 pub async fn route(admin: &Admin, req: Request<Incoming>) -> Response<Bytes> {
     let path = req.uri().path().to_owned();
-    match (req.method().clone(), path.as_str()) {
-        (Method::POST, "/api/v1/conversions") => conversions(admin, req).await,
-        (Method::GET, "/api/v1/explain") => explain(admin, req.uri().query().unwrap_or("")),
-        (Method::POST, "/api/v1/reload") => reload(admin),
+    let query = req.uri().query().unwrap_or("").to_owned();
+    let segs: Vec<&str> = path.trim_start_matches("/api/v1/").split('/').collect();
+    match (req.method().clone(), segs.as_slice()) {
+        (Method::POST, ["conversions"]) => conversions(admin, req).await,
+        (Method::GET, ["explain"]) => explain(admin, &query),
+        (Method::POST, ["reload"]) => reload(admin),
+        (Method::GET, ["held"]) => held_list(admin, &query).await,
+        (Method::POST, ["held", id, "release"]) => held_resolve(admin, id, true).await,
+        (Method::POST, ["held", id, "reject"]) => held_resolve(admin, id, false).await,
+        (Method::GET, ["decisions"]) => decisions(admin, &query).await,
+        (Method::GET, ["lists"]) => lists_get(admin).await,
+        (Method::POST, ["lists"]) => lists_add(admin, req).await,
+        (Method::DELETE, ["lists", id]) => lists_delete(admin, id).await,
         _ => neutral_error(StatusCode::NOT_FOUND, "not_found", "no such admin endpoint"),
+    }
+}
+
+fn param(query: &str, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn store_error(e: &StoreError) -> Response<Bytes> {
+    match e {
+        StoreError::NotFound => {
+            neutral_error(StatusCode::NOT_FOUND, "not_found", "no such held send")
+        }
+        StoreError::Conflict(m) => neutral_error(StatusCode::CONFLICT, "conflict", m),
+        other => {
+            tracing::error!(error = %other, "admin API storage error");
+            neutral_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "storage",
+                "the database failed; see the logs",
+            )
+        }
+    }
+}
+
+fn held_json(r: &HeldRow) -> serde_json::Value {
+    json!({
+        "id": r.id,
+        "provider": r.provider,
+        "route": r.route,
+        "to": r.to,
+        "country": r.country,
+        "reasons": r.reasons,
+        "score": r.score,
+        "held_at": Timestamp(r.held_at).to_rfc3339(),
+        "expires_at": Timestamp(r.expires_at).to_rfc3339(),
+        "state": r.state.as_str(),
+        "real_id": r.real_id,
+        "resolved_by": r.resolved_by,
+        "note": r.note,
+    })
+}
+
+/// `GET /api/v1/held?state=held&limit=100`.
+async fn held_list(admin: &Admin, query: &str) -> Response<Bytes> {
+    let state = match param(query, "state").as_deref() {
+        None => Some(HeldState::Held),
+        Some("all") => None,
+        Some(s) => match HeldState::parse(s) {
+            Some(st) => Some(st),
+            None => return bad("unknown `state`"),
+        },
+    };
+    let limit = param(query, "limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(200u32)
+        .clamp(1, 5000);
+    match admin
+        .store
+        .run(move |c| HeldRow::list(c, state, limit))
+        .await
+    {
+        Ok(rows) => ok(
+            200,
+            json!({ "items": rows.iter().map(held_json).collect::<Vec<_>>() }),
+        ),
+        Err(e) => store_error(&e),
+    }
+}
+
+async fn held_resolve(admin: &Admin, id: &str, release: bool) -> Response<Bytes> {
+    let result = if release {
+        admin.hold.release(id, "admin").await
+    } else {
+        admin.hold.reject(id, "admin", false).await
+    };
+    match result {
+        Ok(row) => ok(200, held_json(&row)),
+        Err(HoldError::Store(e)) => store_error(&e),
+        Err(e) => {
+            tracing::error!(id, error = %e, "resolving a held send failed");
+            neutral_error(StatusCode::INTERNAL_SERVER_ERROR, "hold", &e.to_string())
+        }
+    }
+}
+
+/// `GET /api/v1/decisions?limit=&action=&country=&since=`.
+async fn decisions(admin: &Admin, query: &str) -> Response<Bytes> {
+    let q = AuditQuery {
+        limit: param(query, "limit")
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(100),
+        action: param(query, "action"),
+        country: param(query, "country").map(|c| c.to_ascii_uppercase()),
+        since: param(query, "since").and_then(|s| s.parse().ok()),
+    };
+    match admin.store.run(move |c| audit_query(c, &q)).await {
+        Ok(rows) => ok(
+            200,
+            json!({ "items": rows.iter().map(|r| {
+                let mut v = serde_json::to_value(r).unwrap_or_default();
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("time".into(), json!(Timestamp(r.ts).to_rfc3339()));
+                }
+                v
+            }).collect::<Vec<_>>() }),
+        ),
+        Err(e) => store_error(&e),
+    }
+}
+
+/// Rebuilds the engine's run-time lists from the database.
+pub async fn apply_lists(store: &Store, engine: &crate::policy::Engine) -> Result<usize, String> {
+    let now = Timestamp::now().millis();
+    let rows = store
+        .run(move |c| ListRow::active(c, now))
+        .await
+        .map_err(|e| e.to_string())?;
+    let lists = crate::policy::layers::lists::Config::from_entries(
+        rows.iter()
+            .map(|r| (r.scope.as_str(), r.value.as_str(), r.action.as_str())),
+    )?;
+    engine.set_runtime_lists(lists);
+    Ok(rows.len())
+}
+
+async fn lists_get(admin: &Admin) -> Response<Bytes> {
+    let now = Timestamp::now().millis();
+    match admin.store.run(move |c| ListRow::active(c, now)).await {
+        Ok(rows) => ok(200, json!({ "items": rows })),
+        Err(e) => store_error(&e),
+    }
+}
+
+/// `POST /api/v1/lists {"scope","value","action","ttl_seconds","note"}`.
+async fn lists_add(admin: &Admin, req: Request<Incoming>) -> Response<Bytes> {
+    let Ok(body) = Limited::new(req.into_body(), BODY_LIMIT).collect().await else {
+        return bad("the body could not be read or is too large");
+    };
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Entry {
+        scope: String,
+        value: String,
+        action: String,
+        ttl_seconds: Option<u64>,
+        note: Option<String>,
+    }
+    let e: Entry = match serde_json::from_slice(&body.to_bytes()) {
+        Ok(e) => e,
+        Err(err) => return bad(&format!("bad list entry: {err}")),
+    };
+    // Validate the entry the way the engine will read it.
+    if let Err(m) = crate::policy::layers::lists::Config::from_entries([(
+        e.scope.as_str(),
+        e.value.as_str(),
+        e.action.as_str(),
+    )]) {
+        return bad(&m);
+    }
+    let now = Timestamp::now().millis();
+    let expires = e
+        .ttl_seconds
+        .map(|t| now + (t.min(10 * 365 * 86_400) as i64) * 1000);
+    let row = {
+        let e2 = (
+            e.scope.clone(),
+            e.value.clone(),
+            e.action.clone(),
+            e.note.clone(),
+        );
+        admin
+            .store
+            .run(move |c| {
+                let id = ListRow::insert(c, &e2.0, &e2.1, &e2.2, expires, e2.3.as_deref(), now)?;
+                Ok(ListRow {
+                    id,
+                    scope: e2.0,
+                    value: e2.1,
+                    action: e2.2,
+                    expires_at: expires,
+                    note: e2.3,
+                    created_at: now,
+                })
+            })
+            .await
+    };
+    match row {
+        Ok(row) => match apply_lists(&admin.store, &admin.engine).await {
+            Ok(_) => ok(201, serde_json::to_value(&row).unwrap_or_default()),
+            Err(m) => neutral_error(StatusCode::INTERNAL_SERVER_ERROR, "lists", &m),
+        },
+        Err(e) => store_error(&e),
+    }
+}
+
+async fn lists_delete(admin: &Admin, id: &str) -> Response<Bytes> {
+    let Ok(id) = id.parse::<i64>() else {
+        return bad("the id is a number");
+    };
+    match admin.store.run(move |c| ListRow::delete(c, id)).await {
+        Ok(true) => match apply_lists(&admin.store, &admin.engine).await {
+            Ok(_) => ok(200, json!({ "deleted": id })),
+            Err(m) => neutral_error(StatusCode::INTERNAL_SERVER_ERROR, "lists", &m),
+        },
+        Ok(false) => neutral_error(StatusCode::NOT_FOUND, "not_found", "no such list entry"),
+        Err(e) => store_error(&e),
     }
 }
 

@@ -1,10 +1,13 @@
-//! The admin listener: health and readiness (no token), and the admin API
-//! under `/api/` (bearer token from `TOLLGATE_ADMIN_TOKEN`).
+//! The admin listener: health, readiness, Prometheus `/metrics` and the
+//! OpenAPI document (no token), and the admin API under `/api/` (bearer
+//! token from `TOLLGATE_ADMIN_TOKEN`).
 //!
 //! Without a token the API is served only when the admin listener is bound
 //! to loopback; otherwise it is refused (401) and tollgate says so at start.
 
 mod api;
+
+pub use api::apply_lists;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,9 +17,12 @@ use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::dialect::{json_response, neutral_error};
+use crate::hold::HoldQueue;
+use crate::metrics::Metrics;
 use crate::number::Classifier;
 use crate::pipeline::full;
 use crate::policy::Engine;
+use crate::store::{AuditLog, HeldRow, Store};
 use crate::upstream::ProxyBody;
 
 pub struct AdminConfig {
@@ -26,6 +32,10 @@ pub struct AdminConfig {
     pub engine: Arc<Engine>,
     pub classifier: Arc<Classifier>,
     pub policy_path: Option<PathBuf>,
+    pub hold: Arc<HoldQueue>,
+    pub store: Store,
+    pub audit: AuditLog,
+    pub metrics: Arc<Metrics>,
 }
 
 /// How `/api/` requests are authorised.
@@ -44,6 +54,10 @@ pub struct Admin {
     engine: Arc<Engine>,
     classifier: Arc<Classifier>,
     policy_path: Option<PathBuf>,
+    hold: Arc<HoldQueue>,
+    store: Store,
+    audit: AuditLog,
+    metrics: Arc<Metrics>,
 }
 
 impl Admin {
@@ -67,6 +81,10 @@ impl Admin {
             engine: cfg.engine,
             classifier: cfg.classifier,
             policy_path: cfg.policy_path,
+            hold: cfg.hold,
+            store: cfg.store,
+            audit: cfg.audit,
+            metrics: cfg.metrics,
         })
     }
 
@@ -86,6 +104,19 @@ impl Admin {
                         br#"{"status":"starting"}"#.to_vec(),
                     )
                 }
+            }
+            (&Method::GET, "/metrics") => {
+                let held = self.store.run(|c| HeldRow::depth(c)).await.unwrap_or(0);
+                let text = self.metrics.render(held, self.audit.dropped());
+                let mut r = Response::new(bytes::Bytes::from(text));
+                r.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                r
+            }
+            (&Method::GET, "/api/v1/openapi.json") => {
+                json_response(200, "application/json", api::OPENAPI.as_bytes().to_vec())
             }
             (_, p) if p.starts_with("/api/") => match self.authorise(&req) {
                 Ok(()) => api::route(self, req).await,

@@ -12,12 +12,16 @@ use anyhow::Context;
 use tokio::sync::watch;
 
 use crate::admin::{Admin, AdminConfig};
+use crate::clock::Timestamp;
 use crate::config::ServeConfig;
+use crate::hold::{Expiry, Failpoints, HoldQueue, Sealer};
 use crate::number::Classifier;
 use crate::pipeline::Pipeline;
 use crate::policy::{Engine, Policy};
+use crate::policy::{OnExpiry, SendFacts};
 use crate::route::{RouteTable, Source};
 use crate::server::{self, Handler};
+use crate::store::{AuditLog, HeldRow, Store};
 use crate::upstream::UpstreamClient;
 
 #[derive(clap::Args)]
@@ -142,12 +146,32 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating the data dir {}", cfg.data_dir.display()))?;
     let engine = Arc::new(Engine::new(policy, cfg.shadow));
+    let routes = Arc::new(routes);
+    let upstream = UpstreamClient::new(&cfg.limits, cfg.upstream_ca.as_deref())?;
+    let store = Store::open(&cfg.data_dir)
+        .with_context(|| format!("opening the database in {}", cfg.data_dir.display()))?;
+    let sealer = Sealer::load(
+        std::env::var("TOLLGATE_DATA_KEY").ok().as_deref(),
+        &cfg.data_dir,
+    )?;
+    let hold = Arc::new(HoldQueue::new(
+        store.clone(),
+        sealer,
+        upstream.clone(),
+        routes.clone(),
+        Failpoints::from_env(),
+    ));
+    let audit = AuditLog::start(store.clone(), cfg.audit.retention());
+    let metrics = Arc::new(crate::metrics::Metrics::default());
     let pipeline = Arc::new(Pipeline {
         routes,
         engine: engine.clone(),
         classifier: Arc::new(Classifier::embedded()),
-        upstream: UpstreamClient::new(&cfg.limits, cfg.upstream_ca.as_deref())?,
+        upstream,
         limits: cfg.limits.clone(),
+        hold: Some(hold.clone()),
+        audit: Some(audit.clone()),
+        metrics: metrics.clone(),
     });
     let admin = Admin::new(AdminConfig {
         token: std::env::var("TOLLGATE_ADMIN_TOKEN")
@@ -157,7 +181,16 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         engine: engine.clone(),
         classifier: pipeline.classifier.clone(),
         policy_path: cfg.policy.clone(),
+        hold: hold.clone(),
+        store: store.clone(),
+        audit: audit.clone(),
+        metrics: metrics.clone(),
     });
+    crate::admin::apply_lists(&store, &engine)
+        .await
+        .map_err(|e| anyhow::anyhow!("run-time lists: {e}"))?;
+    // Sends whose release was decided before a restart go out now.
+    hold.recover().await?;
 
     let proxy_handler: Handler = {
         let p = pipeline.clone();
@@ -188,6 +221,10 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(hold.clone().run_background(
+        expiry_rule(engine.clone(), pipeline.classifier.clone()),
+        stop_rx.clone(),
+    )));
     for l in listeners {
         tasks.push(tokio::spawn(l.serve(cfg.limits.clone(), stop_rx.clone())));
     }
@@ -229,4 +266,33 @@ fn reload(engine: &Engine, policy: Option<&std::path::Path>) {
         Ok(()) => tracing::info!("policy reloaded"),
         Err(e) => tracing::error!(error = %e, "policy reload failed; keeping the current policy"),
     }
+}
+
+/// What happens to a hold at its deadline, by the policy in force then.
+fn expiry_rule(
+    engine: Arc<Engine>,
+    classifier: Arc<Classifier>,
+) -> Arc<dyn Fn(&HeldRow) -> Expiry + Send + Sync> {
+    Arc::new(move |row: &HeldRow| match engine.policy().hold.on_expiry {
+        OnExpiry::Reject => Expiry::Reject,
+        OnExpiry::Release => Expiry::Release,
+        OnExpiry::Rescore => {
+            let number = classifier
+                .parse(&row.to, None)
+                .map(|n| classifier.classify(&n));
+            let facts = SendFacts {
+                route: &row.route,
+                provider: &row.provider,
+                channel: "sms",
+                ..SendFacts::default()
+            };
+            match engine
+                .peek(&facts, number.as_ref(), Timestamp::now())
+                .action
+            {
+                crate::policy::Action::Allow => Expiry::Release,
+                _ => Expiry::Reject,
+            }
+        }
+    })
 }

@@ -54,11 +54,14 @@ pub async fn deliver(
         ],
         _ => return Ok(()),
     };
-    let mut form = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in &params {
-        form.append_pair(k, v);
-    }
-    let body = form.finish();
+    // The serializer is not `Send`: finish it before any await.
+    let body = {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &params {
+            form.append_pair(k, v);
+        }
+        form.finish()
+    };
     let uri: http::Uri = url.parse().map_err(|e| format!("bad callback URL: {e}"))?;
     let mut req = Request::post(uri)
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")

@@ -52,7 +52,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 /// Request headers as the upstream should see them.
-fn upstream_headers(mut headers: HeaderMap) -> HeaderMap {
+pub fn upstream_headers(mut headers: HeaderMap) -> HeaderMap {
     strip_hop_by_hop(&mut headers);
     headers.remove(HOST);
     let context: Vec<HeaderName> = headers
@@ -122,11 +122,29 @@ pub async fn streaming(
     let body = body.map_err(|e| -> BoxError { Box::new(e) }).boxed();
     match upstream_request(upstream, parts, body) {
         Err(e) => bad_request_uri(&e),
-        Ok(req) => match p.upstream.send(req).await {
+        Ok(req) => match send(p, upstream, req).await {
             Ok(resp) => client_response(resp),
             Err(e) => upstream_failure(&e),
         },
     }
+}
+
+/// One upstream call, measured.
+async fn send(
+    p: &Pipeline,
+    upstream: &Upstream,
+    req: Request<ProxyBody>,
+) -> Result<Response<Incoming>, UpstreamError> {
+    let started = std::time::Instant::now();
+    let result = p.upstream.send(req).await;
+    match &result {
+        Ok(_) => p.metrics.upstream(&upstream.name, started.elapsed()),
+        Err(UpstreamError::Timeout(_)) => p.metrics.upstream_error(&upstream.name, "timeout"),
+        Err(UpstreamError::Unavailable(_)) => {
+            p.metrics.upstream_error(&upstream.name, "unavailable")
+        }
+    }
+    result
 }
 
 /// A buffered request (sends, feedback), answer streamed back.
@@ -138,7 +156,7 @@ pub async fn buffered(
 ) -> Response<ProxyBody> {
     match upstream_request(upstream, parts, super::full(body)) {
         Err(e) => bad_request_uri(&e),
-        Ok(req) => match p.upstream.send(req).await {
+        Ok(req) => match send(p, upstream, req).await {
             Ok(resp) => client_response(resp),
             Err(e) => upstream_failure(&e),
         },

@@ -7,14 +7,16 @@
 //! | **extract** | sends | parse form/JSON and pull destinations, channels, account, callback ([`crate::extract`]). A body tollgate cannot understand is answered in the provider's `malformed` shape and never forwarded. |
 //! | **classify** | each scored destination | E.164 parse, country, validity, line type, carrier ([`crate::number`]). |
 //! | **decide** | each scored destination | the engine scores with the time passed in ([`crate::policy::Engine::decide`]). |
-//! | **act** | once per send | forward unchanged, reject in the provider's dialect ([`crate::dialect`]), or (multi-destination routes with `partial = "drop"`) forward without the blocked destinations. Shadow mode forwards everything. |
+//! | **act** | once per send | forward unchanged, reject in the provider's dialect ([`crate::dialect`]), hold (stored durably in [`crate::hold`], then answered as the provider's "queued"), or (multi-destination routes with `partial = "drop"`) forward without the blocked destinations. Shadow mode forwards everything. |
 //! | **forward** | allowed sends, feedback, passthrough | strip hop-by-hop and `X-Tollgate-*` headers, send once, stream the answer back unchanged; 502/504 in neutral JSON when the upstream fails ([`forward`]). |
-//! | **record** | each decision | one structured log line with masked numbers ([`crate::telemetry`]). |
+//! | **record** | each decision | one structured log line with masked numbers ([`crate::telemetry`]) and one audit-log row ([`crate::store`]). |
+//! | **status** | look-ups of a message id | a held send's synthetic id is answered from the queue (queued, failed with 30450, or the released message under the synthetic id); other ids pass through. |
 
 mod body;
 mod feedback;
 pub mod forward;
 mod send;
+mod status;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,20 +27,29 @@ use hyper::body::Incoming;
 use crate::clock::Timestamp;
 use crate::config::Limits;
 use crate::dialect::neutral_error;
+use crate::hold::HoldQueue;
+use crate::metrics::Metrics;
 use crate::number::Classifier;
 use crate::policy::Engine;
 use crate::route::{Matched, RouteTable};
+use crate::store::AuditLog;
 use crate::upstream::{ProxyBody, UpstreamClient};
 
 pub use body::full;
 
 /// Everything a request needs, shared by all connections.
 pub struct Pipeline {
-    pub routes: RouteTable,
+    pub routes: Arc<RouteTable>,
     pub engine: Arc<Engine>,
     pub classifier: Arc<Classifier>,
     pub upstream: UpstreamClient,
     pub limits: Limits,
+    /// The review queue; without one (tools, tests) a hold is refused like a
+    /// block rather than forwarded unreviewed.
+    pub hold: Option<Arc<HoldQueue>>,
+    /// The decision audit log.
+    pub audit: Option<AuditLog>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Pipeline {
@@ -51,11 +62,15 @@ impl Pipeline {
         // Phase: route.
         match self.routes.resolve(&parts.method, parts.uri.path()) {
             Matched::Send { route, vars } => {
-                let account = vars
+                let vars: Vec<(String, String)> = vars
                     .iter()
-                    .find(|(k, _)| *k == "account")
-                    .map(|(_, v)| (*v).to_owned());
-                send::handle(self, route, account, parts, body, now, started).await
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect();
+                send::handle(self, route, vars, parts, body, now, started).await
+            }
+            Matched::Status { route, id } => {
+                let id = id.to_owned();
+                status::handle(self, route, id, parts, body).await
             }
             Matched::Feedback { route } => feedback::handle(self, route, parts, body, now).await,
             Matched::Passthrough { upstream, .. } => {

@@ -14,8 +14,9 @@ use super::body::{self, bytes_response, ReadError};
 use super::forward::{self, context_header};
 use super::Pipeline;
 use crate::clock::Timestamp;
-use crate::dialect::{neutral_error, RejectContext};
+use crate::dialect::{neutral_error, HeldContext, RejectContext};
 use crate::extract::{self, rewrite_field, Body, Destination};
+use crate::hold::HoldInput;
 use crate::number::{Classification, ParseError};
 use crate::policy::{Action, Decision, RejectClass, SendFacts};
 use crate::route::{Answer, PartialPolicy, SendRoute};
@@ -35,12 +36,17 @@ struct Scored {
 }
 
 impl Verdict<'_> {
-    /// Whether this destination stops the send. Until the hold queue exists,
-    /// a hold is refused like a block rather than forwarded unreviewed.
+    /// Whether this destination stops the send (block or hold).
     fn stops(&self) -> bool {
         self.scored
             .as_ref()
             .is_some_and(|s| matches!(s.decision.action, Action::Block | Action::Hold))
+    }
+
+    fn blocks(&self) -> bool {
+        self.scored
+            .as_ref()
+            .is_some_and(|s| s.decision.action == Action::Block)
     }
 }
 
@@ -51,18 +57,21 @@ enum Outcome {
     Reject(usize),
     /// Forward without the blocked destinations (`partial = "drop"`).
     Drop,
+    /// Hold the whole send for review; the destination that caused it.
+    Hold(usize),
 }
 
 pub async fn handle(
     p: &Pipeline,
     route: &SendRoute,
-    path_account: Option<String>,
+    vars: Vec<(String, String)>,
     parts: Parts,
     incoming: Incoming,
     now: Timestamp,
     started: Instant,
 ) -> Response<ProxyBody> {
     let spec = &route.spec;
+    let path_account = var(&vars, "account").map(str::to_owned);
 
     // Phase: read.
     let limits = &p.limits;
@@ -168,6 +177,7 @@ pub async fn handle(
                 number: s.number.as_ref().ok(),
                 decision: &s.decision,
                 outcome: match (&outcome, v.stops()) {
+                    (Outcome::Hold(_), true) => "held",
                     (_, false) => "forwarded",
                     (Outcome::Forward, true) => "shadow_forwarded",
                     (Outcome::Reject(_), true) => "rejected",
@@ -175,6 +185,9 @@ pub async fn handle(
                 },
                 shadow,
                 latency,
+                audit: p.audit.as_ref(),
+                metrics: &p.metrics,
+                now,
             });
         }
     }
@@ -204,9 +217,96 @@ pub async fn handle(
             reject(route, answer(route, class), &v.destination.raw, &prefix)
         }
         Outcome::Drop => drop_blocked(p, route, parts, &parsed, &verdicts).await,
+        Outcome::Hold(i) => {
+            let Some(v) = verdicts.get(i) else {
+                return reject(route, &spec.answers.fraud, "", "");
+            };
+            hold(p, route, &vars, parts, bytes, &parsed, &extracted, v, now).await
+        }
     }
 }
 
+/// Phase: hold. Stores the send durably, then answers as the provider
+/// does when it queues a send. If the send cannot be stored it is refused
+/// (fail closed): answering "queued" for a send that could be lost would
+/// be a lie the platform cannot detect.
+#[allow(clippy::too_many_arguments)]
+async fn hold(
+    p: &Pipeline,
+    route: &SendRoute,
+    vars: &[(String, String)],
+    parts: Parts,
+    bytes: Bytes,
+    parsed: &Body,
+    x: &extract::Extracted,
+    v: &Verdict<'_>,
+    now: Timestamp,
+) -> Response<ProxyBody> {
+    let spec = &route.spec;
+    let (Some(queue), Some(scored)) = (&p.hold, &v.scored) else {
+        return reject(route, &spec.answers.fraud, &v.destination.raw, "");
+    };
+    let dialect = spec.dialect;
+    let id = dialect.synthetic_id();
+    let text = spec.text.as_deref().and_then(|f| parsed.first(f));
+    let via_service = spec.service_field.as_deref().and_then(|f| parsed.first(f));
+    let (status, answer) = dialect.held(&HeldContext {
+        id: &id,
+        to: &v.destination.raw,
+        from: x.from.as_deref(),
+        text: text.as_deref(),
+        account: x.account.as_deref(),
+        service: var(vars, "service"),
+        channel: &v.destination.channel,
+        via_service: via_service.as_deref(),
+        now,
+    });
+    let number = scored.number.as_ref().ok();
+    let input = HoldInput {
+        id: id.clone(),
+        route: route.id.clone(),
+        provider: route.provider.clone(),
+        method: parts.method.clone(),
+        path_and_query: parts
+            .uri
+            .path_and_query()
+            .map(|q| q.as_str().to_owned())
+            .unwrap_or_else(|| "/".into()),
+        headers: forward::upstream_headers(parts.headers),
+        body: bytes,
+        answer: answer.clone(),
+        to: number
+            .map(|n| format!("+{}", n.number.digits()))
+            .unwrap_or_else(|| v.destination.raw.clone()),
+        from: x.from.clone(),
+        account: x.account.clone(),
+        country: number.and_then(|n| n.region).map(|r| r.to_string()),
+        reasons: scored
+            .decision
+            .codes()
+            .iter()
+            .map(|c| (*c).to_owned())
+            .collect(),
+        score: scored.decision.score,
+        now,
+        ttl_s: i64::from(p.engine.policy().hold.ttl_for(&route.id).seconds()),
+        callback: x.callback.clone(),
+    };
+    match queue.hold(input).await {
+        Ok(()) => bytes_response(crate::dialect::json_response(
+            status,
+            "application/json; charset=utf-8",
+            answer,
+        )),
+        Err(e) => {
+            tracing::error!(route = %route.id, error = %e, "could not store a held send; refusing it");
+            reject(route, &spec.answers.fraud, &v.destination.raw, "")
+        }
+    }
+}
+
+/// A block anywhere refuses the send (or drops that destination); a send
+/// whose only stops are holds is held whole.
 fn outcome(route: &SendRoute, verdicts: &[Verdict<'_>], shadow: bool) -> Outcome {
     let Some(first_stop) = verdicts.iter().position(Verdict::stops) else {
         return Outcome::Forward;
@@ -216,9 +316,11 @@ fn outcome(route: &SendRoute, verdicts: &[Verdict<'_>], shadow: bool) -> Outcome
     }
     let some_go = verdicts.iter().any(|v| !v.stops());
     if route.spec.partial == PartialPolicy::Drop && some_go {
-        Outcome::Drop
-    } else {
-        Outcome::Reject(first_stop)
+        return Outcome::Drop;
+    }
+    match verdicts.iter().position(Verdict::blocks) {
+        Some(b) => Outcome::Reject(b),
+        None => Outcome::Hold(first_stop),
     }
 }
 
@@ -282,6 +384,13 @@ async fn drop_blocked(
         resp_parts.headers.insert(CONTENT_LENGTH, v);
     }
     Response::from_parts(resp_parts, super::full(out))
+}
+
+/// A path variable's value.
+fn var<'v>(vars: &'v [(String, String)], name: &str) -> Option<&'v str> {
+    vars.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// The Basic-auth user name (Twilio account SID, Vonage API key, Plivo auth

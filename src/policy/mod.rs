@@ -111,10 +111,17 @@ impl Policy {
     }
 
     /// Scores one destination against the counters as they stand (this
-    /// send not yet counted).
-    fn decide(&self, s: &Subject<'_>, keys: &Keys, counters: &Counters) -> Decision {
+    /// send not yet counted). `runtime` lists (set through the admin API)
+    /// come before the policy's own.
+    fn decide(
+        &self,
+        s: &Subject<'_>,
+        keys: &Keys,
+        counters: &Counters,
+        runtime: &layers::lists::Lists,
+    ) -> Decision {
         // Hard rules first: lists decide before anything is scored.
-        if let Some(decision) = self.lists.decide(s) {
+        if let Some(decision) = runtime.decide(s).or_else(|| self.lists.decide(s)) {
             return decision;
         }
         let mut reasons = Vec::new();
@@ -163,6 +170,8 @@ impl Policy {
 /// counters, which outlive policy reloads.
 pub struct Engine {
     policy: ArcSwap<Policy>,
+    /// Lists set at run time (admin API), checked before the policy's.
+    runtime_lists: ArcSwap<layers::lists::Lists>,
     counters: Counters,
     /// `--shadow` forces shadow mode whatever the policy file says.
     force_shadow: bool,
@@ -190,6 +199,7 @@ impl Engine {
     pub fn with_counters(policy: Policy, force_shadow: bool, counters: Counters) -> Engine {
         Engine {
             policy: ArcSwap::from_pointee(policy),
+            runtime_lists: ArcSwap::from_pointee(layers::lists::Lists::default()),
             counters,
             force_shadow,
         }
@@ -216,10 +226,13 @@ impl Engine {
         now: Timestamp,
     ) -> Decision {
         let keys = self.counters.keys(send, number.ok());
-        let decision =
-            self.policy
-                .load()
-                .decide(&Subject { send, number, now }, &keys, &self.counters);
+        let runtime = self.runtime_lists.load();
+        let decision = self.policy.load().decide(
+            &Subject { send, number, now },
+            &keys,
+            &self.counters,
+            &runtime,
+        );
         self.counters.record_send(&keys, number.ok(), now);
         decision
     }
@@ -233,9 +246,18 @@ impl Engine {
         now: Timestamp,
     ) -> Decision {
         let keys = self.counters.keys(send, number.ok());
-        self.policy
-            .load()
-            .decide(&Subject { send, number, now }, &keys, &self.counters)
+        let runtime = self.runtime_lists.load();
+        self.policy.load().decide(
+            &Subject { send, number, now },
+            &keys,
+            &self.counters,
+            &runtime,
+        )
+    }
+
+    /// Replaces the run-time lists (admin API entries), at once.
+    pub fn set_runtime_lists(&self, lists: layers::lists::Lists) {
+        self.runtime_lists.store(Arc::new(lists));
     }
 
     /// Reloads the policy from `path` (the embedded default when `None`);

@@ -27,6 +27,10 @@ pub struct RouteFile {
     /// They are forwarded unchanged; tollgate learns from the answer.
     #[serde(default)]
     pub feedback: Vec<FeedbackEndpoint>,
+    /// Status look-ups that may name a held send's synthetic id: answered by
+    /// tollgate for held ids, forwarded otherwise.
+    #[serde(default)]
+    pub status: Vec<StatusEndpoint>,
     /// Path prefixes forwarded unchanged to an upstream when no send or
     /// feedback endpoint matches (status look-ups, account calls, …).
     #[serde(default)]
@@ -95,6 +99,9 @@ pub struct SendEndpoint {
     /// `api_key`); otherwise the Basic-auth user name is used.
     #[serde(default)]
     pub account_field: Option<String>,
+    /// Field with the message text (`Body`, `text`), shown in held answers.
+    #[serde(default)]
+    pub text: Option<String>,
     /// Field with the status callback URL (`StatusCallback`, `callback`, `url`).
     #[serde(default)]
     pub callback: Option<String>,
@@ -190,6 +197,22 @@ pub struct FeedbackEndpoint {
     pub body: BodyEncoding,
 }
 
+/// A status look-up endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusEndpoint {
+    pub name: String,
+    #[serde(default = "default_get")]
+    pub method: String,
+    /// Path template with the id variable (`…/Messages/{sid}.json`).
+    pub path: String,
+    pub upstream: String,
+    /// Which path variable holds the message id.
+    pub id: String,
+    /// The dialect of the send the id belongs to.
+    pub dialect: DialectKind,
+}
+
 /// A prefix forwarded unchanged.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -201,6 +224,10 @@ pub struct Passthrough {
 
 fn default_post() -> String {
     "POST".to_owned()
+}
+
+fn default_get() -> String {
+    "GET".to_owned()
 }
 
 fn default_channel() -> String {

@@ -16,6 +16,7 @@ use http::{Method, Uri};
 
 pub use config::{
     Answer, Answers, BodyEncoding, FeedbackEndpoint, PartialPolicy, RouteFile, SendEndpoint,
+    StatusEndpoint,
 };
 pub use template::PathTemplate;
 
@@ -79,6 +80,16 @@ pub struct FeedbackRoute {
     pub spec: FeedbackEndpoint,
 }
 
+/// A status look-up endpoint ready for matching.
+#[derive(Debug)]
+pub struct StatusRoute {
+    pub id: String,
+    pub method: Method,
+    pub template: PathTemplate,
+    pub upstream: Arc<Upstream>,
+    pub spec: StatusEndpoint,
+}
+
 #[derive(Debug)]
 struct PassthroughRoute {
     provider: String,
@@ -95,6 +106,10 @@ pub enum Matched<'t, 'p> {
     Feedback {
         route: &'t FeedbackRoute,
     },
+    Status {
+        route: &'t StatusRoute,
+        id: &'p str,
+    },
     Passthrough {
         provider: &'t str,
         upstream: &'t Arc<Upstream>,
@@ -109,6 +124,7 @@ pub enum Matched<'t, 'p> {
 pub struct RouteTable {
     sends: Vec<SendRoute>,
     feedback: Vec<FeedbackRoute>,
+    status: Vec<StatusRoute>,
     passthrough: Vec<PassthroughRoute>,
     upstreams: BTreeMap<String, Arc<Upstream>>,
 }
@@ -248,6 +264,26 @@ impl RouteTable {
                     spec: spec.clone(),
                 });
             }
+            for spec in &file.status {
+                if !names.insert(spec.name.clone()) {
+                    return Err(err(format!("endpoint name `{}` is used twice", spec.name))
+                        .near(&src.text, &format!("\"{}\"", spec.name)));
+                }
+                if !spec.path.contains(&format!("{{{}}}", spec.id)) {
+                    return Err(err(format!(
+                        "status `{}`: the path has no `{{{}}}` variable",
+                        spec.name, spec.id
+                    ))
+                    .near(&src.text, &format!("\"{}\"", spec.path)));
+                }
+                table.status.push(StatusRoute {
+                    id: format!("{}.{}", file.provider, spec.name),
+                    method: method(&spec.method)?,
+                    template: template(&spec.path)?,
+                    upstream: upstream(&spec.upstream)?,
+                    spec: spec.clone(),
+                });
+            }
             for p in &file.passthrough {
                 if !p.prefix.starts_with('/') {
                     return Err(err(format!(
@@ -292,6 +328,15 @@ impl RouteTable {
         for route in &self.feedback {
             if route.method == *method && route.template.matches(path).is_some() {
                 return Matched::Feedback { route };
+            }
+        }
+        for route in &self.status {
+            if route.method == *method {
+                if let Some(vars) = route.template.matches(path) {
+                    if let Some((_, id)) = vars.into_iter().find(|(k, _)| *k == route.spec.id) {
+                        return Matched::Status { route, id };
+                    }
+                }
             }
         }
         for p in &self.passthrough {

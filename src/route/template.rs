@@ -1,6 +1,7 @@
 //! Path templates: `/2010-04-01/Accounts/{account}/Messages.json`.
 
-/// A compiled path template. `{name}` matches exactly one non-empty segment.
+/// A compiled path template. `{name}` matches exactly one non-empty segment;
+/// `{name}.json` one that ends in `.json` (the variable is the rest).
 #[derive(Debug, Clone)]
 pub struct PathTemplate {
     segments: Vec<Segment>,
@@ -9,7 +10,7 @@ pub struct PathTemplate {
 #[derive(Debug, Clone)]
 enum Segment {
     Literal(String),
-    Var(String),
+    Var { name: String, suffix: String },
 }
 
 impl PathTemplate {
@@ -19,17 +20,21 @@ impl PathTemplate {
         }
         let mut segments = Vec::new();
         for seg in template[1..].split('/') {
-            if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            if let Some((name, suffix)) = seg.strip_prefix('{').and_then(|s| s.split_once('}')) {
                 if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                     return Err(format!(
                         "bad variable `{seg}` in path template `{template}`"
                     ));
                 }
-                segments.push(Segment::Var(name.to_owned()));
+                if suffix.contains('{') || suffix.contains('}') {
+                    return Err(format!("one variable per segment in `{template}`"));
+                }
+                segments.push(Segment::Var {
+                    name: name.to_owned(),
+                    suffix: suffix.to_owned(),
+                });
             } else if seg.contains('{') || seg.contains('}') {
-                return Err(format!(
-                    "a variable must be a whole segment in `{template}`"
-                ));
+                return Err(format!("a variable must start its segment in `{template}`"));
             } else {
                 segments.push(Segment::Literal(seg.to_owned()));
             }
@@ -47,8 +52,10 @@ impl PathTemplate {
             match seg {
                 Segment::Literal(lit) if lit == part => {}
                 Segment::Literal(_) => return None,
-                Segment::Var(name) if !part.is_empty() => vars.push((name.as_str(), part)),
-                Segment::Var(_) => return None,
+                Segment::Var { name, suffix } => match part.strip_suffix(suffix.as_str()) {
+                    Some(value) if !value.is_empty() => vars.push((name.as_str(), value)),
+                    _ => return None,
+                },
             }
         }
         if parts.next().is_some() {
@@ -75,6 +82,21 @@ mod tests {
             .is_none());
         assert!(t.matches("/2010-04-01/Accounts/AC1/Messages").is_none());
         assert!(t.matches("/2010-04-01/Accounts/AC1").is_none());
+    }
+
+    #[test]
+    fn a_variable_may_carry_a_literal_suffix() {
+        let t = PathTemplate::parse("/2010-04-01/Accounts/{account}/Messages/{sid}.json").unwrap();
+        let v = t
+            .matches("/2010-04-01/Accounts/AC1/Messages/SMabc.json")
+            .unwrap();
+        assert_eq!(v, vec![("account", "AC1"), ("sid", "SMabc")]);
+        assert!(t
+            .matches("/2010-04-01/Accounts/AC1/Messages/.json")
+            .is_none());
+        assert!(t
+            .matches("/2010-04-01/Accounts/AC1/Messages/SMabc")
+            .is_none());
     }
 
     #[test]

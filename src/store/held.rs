@@ -196,7 +196,12 @@ impl HeldRow {
             "UPDATE held SET state = ?2, resolved_at = COALESCE(?3, resolved_at), resolved_by = COALESCE(?4, resolved_by) WHERE id = ?1",
             params![id, to.as_str(), by.map(|_| now), by],
         )?;
-        Ok(HeldRow { state: to, ..row })
+        Ok(HeldRow {
+            state: to,
+            resolved_at: by.map(|_| now).or(row.resolved_at),
+            resolved_by: by.map(str::to_owned).or(row.resolved_by.clone()),
+            ..row
+        })
     }
 
     pub fn finish_release(

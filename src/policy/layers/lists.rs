@@ -101,6 +101,29 @@ impl Entries {
 }
 
 impl Config {
+    /// Lists from run-time entries: `(scope, value, action)` with scope
+    /// `number|range|country` and action `allow|hold|block`.
+    pub fn from_entries<'a>(
+        entries: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
+    ) -> Result<Lists, String> {
+        let mut cfg = Config::default();
+        for (scope, value, action) in entries {
+            let list = match action {
+                "allow" => &mut cfg.allow,
+                "block" | "deny" => &mut cfg.deny,
+                "hold" => &mut cfg.hold,
+                other => return Err(format!("unknown action `{other}`")),
+            };
+            match scope {
+                "number" => list.numbers.push(value.to_owned()),
+                "range" => list.ranges.push(value.to_owned()),
+                "country" => list.countries.push(value.to_owned()),
+                other => return Err(format!("unknown scope `{other}`")),
+            }
+        }
+        cfg.build(None)
+    }
+
     /// Compiles the inline entries plus those of `files`, read from `base`.
     pub fn build(&self, base: Option<&Path>) -> Result<Lists, String> {
         let mut allow = self.allow.clone();

@@ -1,0 +1,166 @@
+//! Prometheus metrics, rendered by hand (a handful of families; no registry
+//! crate needed). Counters are sharded by label set behind one short lock
+//! per update.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the latency histogram buckets.
+const BUCKETS: [f64; 12] = [
+    0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.05, 0.25, 1.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    sum: f64,
+    total: u64,
+}
+
+impl Histogram {
+    fn observe(&mut self, d: Duration) {
+        let s = d.as_secs_f64();
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if s <= *b {
+                self.counts[i] += 1;
+            }
+        }
+        self.sum += s;
+        self.total += 1;
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (i, b) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {}",
+                self.counts[i]
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            self.total
+        );
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.total);
+    }
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    decisions: Mutex<BTreeMap<(String, String, String, String), u64>>,
+    reasons: Mutex<BTreeMap<String, u64>>,
+    decision_latency: Mutex<Histogram>,
+    upstream_latency: Mutex<BTreeMap<String, Histogram>>,
+    upstream_errors: Mutex<BTreeMap<(String, &'static str), u64>>,
+}
+
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+impl Metrics {
+    pub fn decision(
+        &self,
+        route: &str,
+        action: &str,
+        country: &str,
+        reasons: &[&str],
+        latency: Duration,
+    ) {
+        if let Ok(mut m) = self.decisions.lock() {
+            *m.entry((
+                route.to_owned(),
+                action.to_owned(),
+                country.to_owned(),
+                String::new(),
+            ))
+            .or_default() += 1;
+        }
+        if let Ok(mut m) = self.reasons.lock() {
+            for r in reasons {
+                *m.entry((*r).to_owned()).or_default() += 1;
+            }
+        }
+        if let Ok(mut h) = self.decision_latency.lock() {
+            h.observe(latency);
+        }
+    }
+
+    pub fn upstream(&self, upstream: &str, latency: Duration) {
+        if let Ok(mut m) = self.upstream_latency.lock() {
+            m.entry(upstream.to_owned()).or_default().observe(latency);
+        }
+    }
+
+    pub fn upstream_error(&self, upstream: &str, kind: &'static str) {
+        if let Ok(mut m) = self.upstream_errors.lock() {
+            *m.entry((upstream.to_owned(), kind)).or_default() += 1;
+        }
+    }
+
+    /// The exposition text. `held` is the current queue depth.
+    pub fn render(&self, held: u64, audit_dropped: u64) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP tollgate_decisions_total Decisions by route, provider, action and country.\n# TYPE tollgate_decisions_total counter\n");
+        if let Ok(m) = self.decisions.lock() {
+            for ((route, action, country, _), n) in m.iter() {
+                let provider = route.split('.').next().unwrap_or("");
+                let _ = writeln!(
+                    out,
+                    "tollgate_decisions_total{{provider=\"{}\",route=\"{}\",action=\"{}\",country=\"{}\"}} {n}",
+                    esc(provider),
+                    esc(route),
+                    esc(action),
+                    esc(country)
+                );
+            }
+        }
+        out.push_str("# HELP tollgate_decision_reasons_total Reasons given, by code.\n# TYPE tollgate_decision_reasons_total counter\n");
+        if let Ok(m) = self.reasons.lock() {
+            for (r, n) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "tollgate_decision_reasons_total{{reason=\"{}\"}} {n}",
+                    esc(r)
+                );
+            }
+        }
+        out.push_str("# HELP tollgate_decision_seconds Time from request to decision.\n# TYPE tollgate_decision_seconds histogram\n");
+        if let Ok(h) = self.decision_latency.lock() {
+            h.render(&mut out, "tollgate_decision_seconds", "");
+        }
+        out.push_str("# HELP tollgate_upstream_seconds Upstream answer time, by upstream.\n# TYPE tollgate_upstream_seconds histogram\n");
+        if let Ok(m) = self.upstream_latency.lock() {
+            for (u, h) in m.iter() {
+                h.render(
+                    &mut out,
+                    "tollgate_upstream_seconds",
+                    &format!("upstream=\"{}\"", esc(u)),
+                );
+            }
+        }
+        out.push_str("# HELP tollgate_upstream_errors_total Upstream failures, by upstream and kind.\n# TYPE tollgate_upstream_errors_total counter\n");
+        if let Ok(m) = self.upstream_errors.lock() {
+            for ((u, k), n) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "tollgate_upstream_errors_total{{upstream=\"{}\",kind=\"{k}\"}} {n}",
+                    esc(u)
+                );
+            }
+        }
+        let _ = writeln!(out, "# HELP tollgate_held_sends Sends waiting for review.\n# TYPE tollgate_held_sends gauge\ntollgate_held_sends {held}");
+        let _ = writeln!(
+            out,
+            "# HELP tollgate_audit_dropped_total Audit rows dropped because the writer could not keep up.\n# TYPE tollgate_audit_dropped_total counter\ntollgate_audit_dropped_total {audit_dropped}"
+        );
+        out
+    }
+}
