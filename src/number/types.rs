@@ -9,11 +9,18 @@ use std::sync::Arc;
 pub struct Region([u8; 2]);
 
 impl Region {
+    /// libphonenumber's `"001"`: the calling codes of non-geographic
+    /// entities (+800 freephone, +882/+883 international networks…).
+    pub const NON_GEOGRAPHIC: Region = Region(*b"00");
+
     /// Accepts two ASCII letters, case-insensitively.
     pub fn parse(s: &str) -> Option<Region> {
         let b = s.as_bytes();
         if b.len() == 2 && b.iter().all(u8::is_ascii_alphabetic) {
-            Some(Region([b[0].to_ascii_uppercase(), b[1].to_ascii_uppercase()]))
+            Some(Region([
+                b[0].to_ascii_uppercase(),
+                b[1].to_ascii_uppercase(),
+            ]))
         } else if s == "001" {
             Some(Region(*b"00"))
         } else {
@@ -155,9 +162,18 @@ impl E164 {
 
     /// Accepts `+CC…`, `00CC…` and bare international digits; ignores the
     /// separators people and SDKs put in (space, `-`, `.`, `(`, `)`).
-    pub(crate) fn parse_international(input: &str, _region: Option<Region>) -> Result<E164, ParseError> {
+    /// Lexical parse only (no metadata): kept for callers that have no
+    /// [`super::Classifier`]; `Classifier::parse` is the full parse.
+    #[allow(dead_code)]
+    pub(crate) fn parse_international(
+        input: &str,
+        _region: Option<Region>,
+    ) -> Result<E164, ParseError> {
         let s = input.trim();
-        let s = s.strip_prefix('+').or_else(|| s.strip_prefix("00")).unwrap_or(s);
+        let s = s
+            .strip_prefix('+')
+            .or_else(|| s.strip_prefix("00"))
+            .unwrap_or(s);
         let mut out = [0u8; 15];
         let mut len = 0usize;
         for c in s.bytes() {
@@ -179,7 +195,10 @@ impl E164 {
         if len < 4 {
             return Err(ParseError::TooShort);
         }
-        Ok(E164 { digits: out, len: len as u8 })
+        Ok(E164 {
+            digits: out,
+            len: len as u8,
+        })
     }
 
     /// The number less its last `n` digits: the range key used by velocity
@@ -234,7 +253,11 @@ impl Classification {
     /// Masked for logs: calling code and last two digits (`+234*******78`).
     pub fn masked(&self) -> String {
         let d = self.number.digits();
-        let cc = if self.calling_code == 0 { 0 } else { self.calling_code.to_string().len() };
+        let cc = if self.calling_code == 0 {
+            0
+        } else {
+            self.calling_code.to_string().len()
+        };
         let head = cc.min(d.len());
         let tail = 2.min(d.len() - head);
         let mut s = String::with_capacity(d.len() + 1);

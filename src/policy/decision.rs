@@ -3,7 +3,9 @@
 use std::fmt;
 
 /// The three outcomes of a send.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     Allow,
@@ -100,7 +102,10 @@ impl Decision {
 
     /// The class the platform should see for a block: the strongest reason's.
     pub fn reject_class(&self) -> RejectClass {
-        self.reasons.first().map(|r| r.class).unwrap_or(RejectClass::Fraud)
+        self.reasons
+            .first()
+            .map(|r| r.class)
+            .unwrap_or(RejectClass::Fraud)
     }
 
     /// Reason codes, for logs and metrics.
@@ -114,6 +119,11 @@ impl Decision {
             return format!("{} (score {}): no signal", self.action, self.score);
         }
         let parts: Vec<&str> = self.reasons.iter().map(|r| r.detail.as_str()).collect();
-        format!("{} (score {}): {}", self.action, self.score, parts.join("; "))
+        format!(
+            "{} (score {}): {}",
+            self.action,
+            self.score,
+            parts.join("; ")
+        )
     }
 }
