@@ -1,10 +1,11 @@
 //! A bounded cache of classifications in front of [`Classifier`].
 //!
 //! DESIGN.md §3 asks for one. Measured (`cargo bench --bench classify`,
-//! figures quoted below): a moka hit costs about as much as — or more than —
-//! classifying from scratch, because classification is a handful of table
-//! loads while a moka hit hashes the key, takes a read on a concurrent hash
-//! map and records the access for its eviction policy. The cache is kept for
+//! release, 200k distinct numbers): a moka **hit costs 245 ns**, a miss plus
+//! insert 640 ns, while **classifying from scratch costs 77 ns**. A hit is
+//! ~3× *more* expensive than the work it saves, because classification is a
+//! few table loads while a moka hit hashes the key, reads a concurrent hash
+//! map, clones the entry and records the access for its eviction policy. The cache is kept for
 //! callers that want one bounded place to hold results (and in case future
 //! classification steps, such as a remote lookup, become expensive), but the
 //! pipeline does not need it for speed.
