@@ -50,12 +50,13 @@
 //!   input (a global mutex around a 100-entry regex LRU that recompiles on
 //!   every miss): an attacker-triggerable CPU denial of service.
 //! - A `regex-automata` meta regex or `RegexSet` per territory built at
-//!   start-up would need ~2,800 patterns compiled on every start, lazy DFA
-//!   caches behind per-regex pools (a lock when threads contend), and more
-//!   memory; for ten-symbol inputs of at most 15 symbols a table walk is
-//!   simpler and faster. Serialised `regex-automata` dense DFAs would avoid
-//!   the start-up cost but report one pattern per match, not the set of
-//!   matching types that libphonenumber's precedence needs.
+//!   start-up (not measured): ~2,800 patterns to compile on every start, and
+//!   lazy-DFA caches handed out by per-regex pools, whose slow path takes a
+//!   lock when threads contend. Serialised `regex-automata` dense DFAs with
+//!   `MatchKind::All` are the closest alternative (no start-up cost, all
+//!   matching patterns per state); our tables are the same idea specialised
+//!   to a ten-symbol alphabet with one bitmask per state, and need no
+//!   alignment or deserialisation checks.
 //! - Our own compiler (Thompson NFA → subset construction → Moore
 //!   minimisation, `build/number_dfa.rs`) is ~250 lines and checked against
 //!   an independent regex implementation on 1 M numbers.
