@@ -1,9 +1,9 @@
 //! A bounded cache of classifications in front of [`Classifier`].
 //!
 //! DESIGN.md §3 asks for one. Measured (`cargo bench --bench classify`,
-//! release, 200k distinct numbers): a moka **hit costs 245 ns**, a miss plus
-//! insert 640 ns, while **classifying from scratch costs 77 ns**. A hit is
-//! ~3× *more* expensive than the work it saves, because classification is a
+//! release, 200k distinct numbers, two runs): a moka **hit costs 245–371 ns**,
+//! a miss plus insert 640–748 ns, while **classifying from scratch costs
+//! 77–137 ns**. A hit is ~3× *more* expensive than the work it saves, because classification is a
 //! few table loads while a moka hit hashes the key, reads a concurrent hash
 //! map, clones the entry and records the access for its eviction policy. The cache is kept for
 //! callers that want one bounded place to hold results (and in case future

@@ -27,15 +27,15 @@
 //! # Measured (`cargo bench --bench classify`, release, one core)
 //!
 //! On 500,000 never-seen numbers mixed over all 254 territories
-//! (`corpus::mixed`, 42% valid):
+//! (`corpus::mixed`, 42% valid), two runs on a shared, noisy machine:
 //!
 //! | | ns/number |
 //! |---|---:|
-//! | `classify` | **77** |
-//! | `parse` + `classify` | **207** |
-//! | `phonenumber` 0.3.10 parse + valid + type, same order | 587,000 |
-//! | moka hit (`CachedClassifier`) | 245 |
-//! | moka miss + insert | 640 |
+//! | `classify` | **77 / 137** |
+//! | `parse` + `classify` | **207 / 264** |
+//! | `phonenumber` 0.3.10 parse + valid + type, same order | 587,000 / 608,000 |
+//! | moka hit (`CachedClassifier`) | 245 / 371 |
+//! | moka miss + insert | 640 / 748 |
 //!
 //! State: 21,821 DFA states for all territories (873 KB of transitions) and
 //! a 34,980-node carrier trie (280 KB) embedded in the binary; building the
