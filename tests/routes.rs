@@ -457,7 +457,7 @@ async fn one_masked_decision_line_per_scored_destination_and_no_secrets() {
                 ("Content-Type", "application/json"),
                 ("Authorization", &basic_auth("MA1", secret)),
             ],
-            br#"{"src":"+14155550000","dst":"+14155550199<+12<+447700900456","text":"hi"}"#,
+            br#"{"src":"+14155550000","dst":"+14155550199<+12<+447400123456","text":"hi"}"#,
         ),
     )
     .await
@@ -510,7 +510,7 @@ async fn one_masked_decision_line_per_scored_destination_and_no_secrets() {
         assert!(x["latency_us"].is_u64(), "latency_us: {x}");
         assert!(x["score"].is_u64(), "score: {x}");
     }
-    assert_eq!(d[0]["line_type"], "mobile");
+    assert_eq!(d[0]["line_type"], "fixed_line_or_mobile");
     assert_eq!(d[2]["line_type"], "unparseable");
     assert_eq!(d[0]["channel"], "sms");
     // Masked: last two digits only (plus the calling code when known).
@@ -527,7 +527,7 @@ async fn one_masked_decision_line_per_scored_destination_and_no_secrets() {
         "14155550123",
         "4155550123",
         "14155550199",
-        "447700900456",
+        "447400123456",
         secret,
         b64,
         "918273",

@@ -242,12 +242,12 @@ async fn allowed_twilio_message_arrives_byte_identical() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allowed_vonage_sms_json_arrives_byte_identical() {
     // Unusual but valid JSON spelling: whitespace, escapes, key order.
-    let body = br#"{ "api_key":"abcd1234", "api_secret":"s3cr3t", "to":"447700900123",
+    let body = br#"{ "api_key":"abcd1234", "api_secret":"s3cr3t", "to":"447400123456",
   "from":"Acme", "text":"Hi \u00e9 \"quoted\" \/ done", "type":"unicode" }"#;
     let canned = Canned::new(
         200,
         &[("content-type", "application/json")],
-        r#"{"message-count":"1","messages":[{"to":"447700900123","message-id":"0A0000000123ABCD1","status":"0","remaining-balance":"3.14","message-price":"0.03330000","network":"23410"}]}"#,
+        r#"{"message-count":"1","messages":[{"to":"447400123456","message-id":"0A0000000123ABCD1","status":"0","remaining-balance":"3.14","message-price":"0.03330000","network":"23410"}]}"#,
     );
     allowed_send_is_unchanged(
         "/sms/json",

@@ -9,6 +9,10 @@ use std::sync::Arc;
 pub struct Region([u8; 2]);
 
 impl Region {
+    /// libphonenumber's `"001"`: the calling codes of non-geographic
+    /// entities (+800 freephone, +882/+883 international networks…).
+    pub const NON_GEOGRAPHIC: Region = Region(*b"00");
+
     /// Accepts two ASCII letters, case-insensitively.
     pub fn parse(s: &str) -> Option<Region> {
         let b = s.as_bytes();
@@ -158,6 +162,8 @@ impl E164 {
 
     /// Accepts `+CC…`, `00CC…` and bare international digits; ignores the
     /// separators people and SDKs put in (space, `-`, `.`, `(`, `)`).
+    /// Lexical parse only (no metadata): list entries use it; traffic goes
+    /// through `Classifier::parse`, the full parse.
     pub(crate) fn parse_international(
         input: &str,
         _region: Option<Region>,
