@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every tollgate test on a fresh Debian machine: installs what is
+# missing (Debian packages, the Python venv with the official SDKs), then the
+# Rust suites and the end-to-end SDK suite. The README's test command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# 1. Debian packages the tests use.
+missing=()
+command -v openssl >/dev/null || missing+=(openssl)
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "==> installing ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# 2. Rust: unit and integration suites (they start the real binary).
+echo "==> cargo test"
+cargo test --locked
+
+# 3. End to end with the official Twilio, Vonage and Plivo SDKs.
+echo "==> SDK end-to-end suite"
+bash tests/e2e/setup.sh
+TOLLGATE_BIN="$PWD/target/debug/tollgate" .venv/bin/python -m pytest tests/e2e -q -p no:cacheprovider
