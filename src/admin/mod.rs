@@ -7,6 +7,9 @@
 
 mod api;
 
+/// The review console, embedded: nothing to build or serve separately.
+const CONSOLE: &str = include_str!("console.html");
+
 pub use api::apply_lists;
 
 use std::path::PathBuf;
@@ -113,6 +116,19 @@ impl Admin {
                     http::header::CONTENT_TYPE,
                     http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
                 );
+                r
+            }
+            // The review console: a static page; everything it shows comes
+            // from the API with the token the analyst signs in with.
+            (&Method::GET, "/" | "/console") => {
+                let mut r = Response::new(bytes::Bytes::from_static(CONSOLE.as_bytes()));
+                let h = r.headers_mut();
+                h.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/html; charset=utf-8"));
+                h.insert(
+                    http::header::CONTENT_SECURITY_POLICY,
+                    http::HeaderValue::from_static("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:"),
+                );
+                h.insert(http::header::X_FRAME_OPTIONS, http::HeaderValue::from_static("DENY"));
                 r
             }
             (&Method::GET, "/api/v1/openapi.json") => {
