@@ -194,7 +194,10 @@ mod tests {
 
     #[test]
     fn the_deploy_example_config_parses() {
-        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/tollgate.example.toml"));
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/deploy/tollgate.example.toml"
+        ));
         let cfg = ServeConfig::load(path).unwrap_or_else(|e| panic!("{e}"));
         assert!(cfg.shadow);
         assert_eq!(cfg.limits.max_body_bytes, 65536);
@@ -202,8 +205,17 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_reported_with_their_line() {
-        let err = toml::from_str::<ServeConfig>("listen = \"127.0.0.1:1\"\nlisen = 2\n").unwrap_err();
-        let e = SourceError::toml(Path::new("x.toml"), "listen = \"127.0.0.1:1\"\nlisen = 2\n", &err);
-        assert!(e.to_string().starts_with("x.toml:2:1: unknown field `lisen`"), "{e}");
+        let err =
+            toml::from_str::<ServeConfig>("listen = \"127.0.0.1:1\"\nlisen = 2\n").unwrap_err();
+        let e = SourceError::toml(
+            Path::new("x.toml"),
+            "listen = \"127.0.0.1:1\"\nlisen = 2\n",
+            &err,
+        );
+        assert!(
+            e.to_string()
+                .starts_with("x.toml:2:1: unknown field `lisen`"),
+            "{e}"
+        );
     }
 }

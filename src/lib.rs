@@ -28,8 +28,11 @@
 //! - [`admin`]: the admin listener (health, readiness).
 //! - [`telemetry`]: structured logs with masked numbers.
 //! - [`clock`]: event time.
+//! - [`simulate`], [`backtest`]: measuring a policy offline: simulated traffic
+//!   with ground truth, and replays of recorded logs on the live decision path.
 
 pub mod admin;
+pub mod backtest;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -40,5 +43,6 @@ pub mod pipeline;
 pub mod policy;
 pub mod route;
 pub mod server;
+pub mod simulate;
 pub mod telemetry;
 pub mod upstream;
