@@ -413,5 +413,8 @@ pub fn generate(
             }
         }
     }
+    // Nothing after the end of the run.
+    let end = organic.start.millis() + organic.days as i64 * 1440 * MINUTE;
+    out.retain(|e| e.ts.millis() < end);
     out
 }
