@@ -84,6 +84,10 @@ fn main() {
     );
     println!(
         "target    500000 events/s on one core: {}",
-        if full_rate >= 500_000.0 { "met" } else { "NOT met" }
+        if full_rate >= 500_000.0 {
+            "met"
+        } else {
+            "NOT met"
+        }
     );
 }

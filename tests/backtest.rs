@@ -435,3 +435,48 @@ fn live_loop_and_backtest_give_identical_decisions() {
         assert_eq!(a, b, "decision {i} differs");
     }
 }
+
+// ------------------------------------------------------------ detect
+
+#[test]
+fn detect_counts_every_attack_send_and_prints_both_tables() {
+    use tollgate::simulate::evaluate::{self, Plan};
+    let plan = Plan {
+        seeds: vec![1],
+        held_out_seeds: vec![101],
+        days: 2,
+        attack_day: 1,
+        daily_sessions: 2_000.0,
+        threads: 1,
+        only: vec!["burst".into()],
+        ..Plan::default()
+    };
+    let (runs, notes) = evaluate::evaluate(
+        &plan,
+        Path::new("policies/default.toml"),
+        tollgate::policy::EMBEDDED_DEFAULT,
+        &Prices::embedded().unwrap(),
+    )
+    .unwrap();
+    // Per seed: organic only, plus each burst variant of its set.
+    assert_eq!(runs.len(), 1 + 2 + 1 + 1);
+    let r = runs
+        .iter()
+        .find(|r| r.variant.as_deref() == Some("burst/10min"))
+        .unwrap();
+    assert_eq!(r.attack.sends, 5_000);
+    let organic_only = runs
+        .iter()
+        .find(|r| r.variant.is_none() && !r.held_out)
+        .unwrap();
+    assert_eq!(organic_only.attack.sends, 0);
+    assert_eq!(
+        r.organic.sends, organic_only.organic.sends,
+        "same organic traffic per seed"
+    );
+    let md = evaluate::markdown(&plan, &runs, &notes, "default");
+    assert!(md.contains("### Tuning scenarios (seeds 1)"));
+    assert!(md.contains("### Held-out scenarios (seeds 101; never tuned on)"));
+    assert!(md.contains("| burst/short |"));
+    assert!(md.contains("**Overall**"));
+}

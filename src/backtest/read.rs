@@ -1,6 +1,13 @@
 //! Input formats: tollgate's `events` JSONL and Twilio Message resources,
 //! and sniffing which one a file is.
 //!
+//! `events` lines: `ts` (RFC 3339), `event` (`send` | `conversion`), `to`;
+//! optional `id` (string or number; defaults to the line number),
+//! `channel`, `account`, `client_ip`, and the extensions `device` and
+//! `session` (the `X-Tollgate-Device` / `-Session` context) and `label`
+//! (simulator ground truth, never shown to the engine). Unknown fields are
+//! ignored.
+//!
 //! Malformed records do not abort a backtest by default: a log of millions
 //! of lines with a few truncated ones is normal. Each is reported with its
 //! line number (record number for a JSON list) and skipped; `--strict` makes

@@ -378,6 +378,14 @@ impl Agg {
     }
 }
 
+fn worst_text(w: Option<(Region, f64)>) -> String {
+    match w {
+        Some((_, p)) if p == 0.0 => "none (all 0.00%)".into(),
+        Some((c, p)) => format!("{c} {p:.2}%"),
+        None => "–".into(),
+    }
+}
+
 /// The targets the default policy is tuned toward.
 pub const TARGET_COST_STOPPED: f64 = 97.0;
 pub const TARGET_ORGANIC_STOPPED: f64 = 0.3;
@@ -417,10 +425,7 @@ fn line(out: &mut String, name: &str, a: &Agg, min: u64) {
     } else {
         "0 | – | – | –".to_string()
     };
-    let worst = a
-        .worst(min)
-        .map(|(c, p)| format!("{c} {p:.2}%"))
-        .unwrap_or_else(|| "–".into());
+    let worst = worst_text(a.worst(min));
     let _ = writeln!(
         out,
         "| {name} | {} | {attack} | {} | {:.3}% | {worst} |",
@@ -477,9 +482,7 @@ pub fn markdown(plan: &Plan, runs: &[RunResult], notes: &[SeedNotes], policy: &s
         organic,
         TARGET_ORGANIC_STOPPED,
         verdict(organic <= TARGET_ORGANIC_STOPPED),
-        worst
-            .map(|(c, p)| format!("{c} {p:.2}%"))
-            .unwrap_or_else(|| "–".into()),
+        worst_text(worst),
         TARGET_WORST_COUNTRY,
         verdict(worst.map_or(true, |w| w.1 <= TARGET_WORST_COUNTRY)),
     );
