@@ -91,7 +91,7 @@ fn timeline_svg(s: &Summary, out: &mut String) {
         out.push_str("<p>No sends.</p>");
         return;
     }
-    let (w, h, pad_l, pad_b) = (960.0, 220.0, 56.0, 28.0);
+    let (w, h, pad_l, pad_b, pad_t) = (960.0, 230.0, 56.0, 28.0, 12.0);
     let bw = (w - pad_l) / v.len() as f64;
     for (title, stopped_only) in [("All sends", false), ("Stopped sends only", true)] {
         let max = v
@@ -115,8 +115,9 @@ fn timeline_svg(s: &Summary, out: &mut String) {
                 format!("{size} min")
             }
         );
+        let plot = h - pad_b - pad_t;
         for k in 0..=4 {
-            let y = (h - pad_b) * (1.0 - k as f64 / 4.0);
+            let y = pad_t + plot * (1.0 - k as f64 / 4.0);
             let _ = write!(
                 out,
                 "<line x1='{pad_l}' x2='{w}' y1='{y:.1}' y2='{y:.1}' class='grid'/><text x='{}' y='{:.1}' class='axis' text-anchor='end'>{}</text>",
@@ -145,7 +146,7 @@ fn timeline_svg(s: &Summary, out: &mut String) {
             );
             let _ = write!(out, "<g><title>{}</title>", esc(&tip));
             for (k, color) in layers {
-                let bh = (h - pad_b) * c[*k] as f64 / max;
+                let bh = plot * c[*k] as f64 / max;
                 if bh > 0.0 {
                     y -= bh;
                     let _ = write!(
@@ -158,18 +159,19 @@ fn timeline_svg(s: &Summary, out: &mut String) {
             // An invisible full-height target so thin bars get tooltips.
             let _ = write!(
                 out,
-                "<rect x='{x:.2}' y='0' width='{bw:.2}' height='{}' fill='transparent'/></g>",
-                h - pad_b
+                "<rect x='{x:.2}' y='{pad_t}' width='{bw:.2}' height='{plot}' fill='transparent'/></g>"
             );
         }
-        let ticks = 6usize.min(v.len());
+        let ticks = 5usize.min(v.len());
         for t in 0..ticks {
             let i = t * (v.len() - 1) / (ticks.max(2) - 1).max(1);
             if let Some((m, _)) = v.get(i) {
                 let x = pad_l + i as f64 * bw;
+                let anchor = if t + 1 == ticks { "end" } else { "start" };
+                let x = if t + 1 == ticks { w } else { x };
                 let _ = write!(
                     out,
-                    "<text x='{x:.1}' y='{}' class='axis'>{}</text>",
+                    "<text x='{x:.1}' y='{}' class='axis' text-anchor='{anchor}'>{}</text>",
                     h - 8.0,
                     esc(&minute_label(*m))
                 );
@@ -255,10 +257,11 @@ fn scores_svg(s: &Summary, out: &mut String) {
         );
     }
     for t in [0, 20, 40, 60, 80, 100] {
+        let anchor = if t == 100 { "end" } else { "start" };
         let _ = write!(
             out,
-            "<text x='{:.1}' y='{}' class='axis'>{t}</text>",
-            t as f64 * bw,
+            "<text x='{:.1}' y='{}' class='axis' text-anchor='{anchor}'>{t}</text>",
+            (t as f64 * bw).min(w),
             h - 6.0
         );
     }
