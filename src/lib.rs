@@ -20,16 +20,24 @@
 //! - [`number`]: classification of a number (country, validity, line type,
 //!   carrier) from libphonenumber's embedded metadata.
 //! - [`policy`]: the scoring engine: layers, thresholds, lists; takes time as an
-//!   input so live traffic and backtests share one code path.
+//!   input so live traffic and backtests share one code path. Its counters
+//!   live in [`state`] (bounded, sharded time-bucket rings).
 //! - [`dialect`]: synthetic answers exactly as each aggregator writes them
 //!   (rejections and held "queued" answers).
 //! - [`upstream`]: the pooled HTTP client to the aggregators (TLS, timeouts,
 //!   never retries a send).
-//! - [`admin`]: the admin listener (health, readiness).
+//! - [`hold`]: the review queue: held sends stored sealed, released once,
+//!   rejected with the provider's failure callback.
+//! - [`store`]: the SQLite file: hold queue, decision audit log, run-time lists.
+//! - [`admin`]: the admin listener: health, readiness, metrics ([`metrics`]),
+//!   the admin API and the review console.
 //! - [`telemetry`]: structured logs with masked numbers.
 //! - [`clock`]: event time.
+//! - [`simulate`], [`backtest`]: measuring a policy offline: simulated traffic
+//!   with ground truth, and replays of recorded logs on the live decision path.
 
 pub mod admin;
+pub mod backtest;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -42,6 +50,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod route;
 pub mod server;
+pub mod simulate;
 pub mod state;
 pub mod store;
 pub mod telemetry;

@@ -123,12 +123,18 @@ impl Admin {
             (&Method::GET, "/" | "/console") => {
                 let mut r = Response::new(bytes::Bytes::from_static(CONSOLE.as_bytes()));
                 let h = r.headers_mut();
-                h.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/html; charset=utf-8"));
+                h.insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("text/html; charset=utf-8"),
+                );
                 h.insert(
                     http::header::CONTENT_SECURITY_POLICY,
                     http::HeaderValue::from_static("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:"),
                 );
-                h.insert(http::header::X_FRAME_OPTIONS, http::HeaderValue::from_static("DENY"));
+                h.insert(
+                    http::header::X_FRAME_OPTIONS,
+                    http::HeaderValue::from_static("DENY"),
+                );
                 r
             }
             (&Method::GET, "/api/v1/openapi.json") => {

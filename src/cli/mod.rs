@@ -1,8 +1,11 @@
 //! The `tollgate` command line: one file per subcommand.
 
+mod backtest;
 mod check;
+mod detect;
 mod explain;
 mod serve;
+mod simulate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +31,12 @@ enum Command {
     Check(check::Args),
     /// Classify and score one number, with every reason.
     Explain(explain::Args),
+    /// Write simulated traffic (organic + pumping campaigns) as events JSONL.
+    Simulate(simulate::Args),
+    /// Replay a recorded log through the policy and report what it stops.
+    Backtest(backtest::Args),
+    /// Measure detection quality: scenarios x seeds, as Markdown tables.
+    Detect(detect::Args),
 }
 
 /// Where routes and the policy come from: files given, or the embedded ones.
@@ -47,5 +56,8 @@ pub fn run() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Check(args) => check::run(args),
         Command::Explain(args) => explain::run(args),
+        Command::Simulate(args) => simulate::run(args),
+        Command::Backtest(args) => backtest::run(args),
+        Command::Detect(args) => detect::run(args),
     }
 }

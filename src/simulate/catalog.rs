@@ -1,0 +1,248 @@
+//! The named campaign variants: a tuning set, and a held-out set that
+//! nobody tunes the policy on (different parameters; run on different
+//! seeds by `tollgate detect`), reported separately so that over-fitting to
+//! the simulator shows.
+
+use super::attack::{Campaign, Shape};
+
+/// Minutes in a day.
+const DAY: i64 = 1440;
+
+fn campaign(variant: &str, shape: Shape, attack_day: u32, hours: f64, convert: f64) -> Campaign {
+    Campaign {
+        variant: variant.to_string(),
+        shape,
+        start_min: attack_day as i64 * DAY,
+        jitter_min: 12 * 60,
+        hours,
+        convert,
+    }
+}
+
+/// The variants the policy may be tuned on. `attack_day`: the day of the
+/// run on which campaigns begin (after a warm-up of organic history).
+pub fn tuning(attack_day: u32) -> Vec<Campaign> {
+    use Shape::*;
+    let d = attack_day;
+    vec![
+        campaign(
+            "range_sweep/steady",
+            RangeSweep { per_min: 6.0 },
+            d,
+            4.0,
+            0.01,
+        ),
+        campaign(
+            "range_sweep/fast",
+            RangeSweep { per_min: 40.0 },
+            d,
+            1.0,
+            0.01,
+        ),
+        campaign(
+            "range_rotation/30min",
+            RangeRotation {
+                per_min: 8.0,
+                hop_min: 30.0,
+                countries: 3,
+            },
+            d,
+            6.0,
+            0.01,
+        ),
+        campaign(
+            "range_rotation/10min",
+            RangeRotation {
+                per_min: 15.0,
+                hop_min: 10.0,
+                countries: 4,
+            },
+            d,
+            4.0,
+            0.01,
+        ),
+        campaign(
+            "blending/half",
+            Blending {
+                fraction: 0.5,
+                countries: 2,
+            },
+            d,
+            24.0,
+            0.01,
+        ),
+        campaign(
+            "blending/double",
+            Blending {
+                fraction: 2.0,
+                countries: 3,
+            },
+            d,
+            12.0,
+            0.01,
+        ),
+        campaign(
+            "low_and_slow/wide",
+            LowAndSlow {
+                per_hour: 40.0,
+                ranges: 200,
+                countries: 6,
+            },
+            d,
+            36.0,
+            0.01,
+        ),
+        campaign(
+            "low_and_slow/narrow",
+            LowAndSlow {
+                per_hour: 12.0,
+                ranges: 30,
+                countries: 2,
+            },
+            d,
+            36.0,
+            0.01,
+        ),
+        campaign(
+            "distributed/proxies",
+            Distributed {
+                per_min: 5.0,
+                ranges: 4,
+            },
+            d,
+            8.0,
+            0.01,
+        ),
+        campaign("non_mobile/mix", NonMobile { per_min: 3.0 }, d, 6.0, 0.01),
+        campaign(
+            "burst/10min",
+            Burst {
+                sends: 5000,
+                minutes: 10.0,
+            },
+            d,
+            1.0,
+            0.01,
+        ),
+        campaign(
+            "burst/1h",
+            Burst {
+                sends: 3000,
+                minutes: 60.0,
+            },
+            d,
+            1.0,
+            0.01,
+        ),
+    ]
+}
+
+/// Held-out variants: other rates, spreads and conversion shares.
+pub fn held_out(attack_day: u32) -> Vec<Campaign> {
+    use Shape::*;
+    let d = attack_day;
+    vec![
+        campaign(
+            "range_sweep/slow",
+            RangeSweep { per_min: 1.0 },
+            d,
+            24.0,
+            0.01,
+        ),
+        campaign(
+            "range_rotation/fast_hop",
+            RangeRotation {
+                per_min: 20.0,
+                hop_min: 3.0,
+                countries: 6,
+            },
+            d,
+            3.0,
+            0.01,
+        ),
+        campaign(
+            "blending/subtle",
+            Blending {
+                fraction: 0.2,
+                countries: 4,
+            },
+            d,
+            36.0,
+            0.05,
+        ),
+        campaign(
+            "low_and_slow/ultra",
+            LowAndSlow {
+                per_hour: 8.0,
+                ranges: 400,
+                countries: 10,
+            },
+            d,
+            36.0,
+            0.02,
+        ),
+        campaign(
+            "distributed/wide",
+            Distributed {
+                per_min: 12.0,
+                ranges: 20,
+            },
+            d,
+            6.0,
+            0.01,
+        ),
+        campaign("non_mobile/slow", NonMobile { per_min: 0.5 }, d, 24.0, 0.0),
+        campaign(
+            "burst/short",
+            Burst {
+                sends: 2000,
+                minutes: 3.0,
+            },
+            d,
+            1.0,
+            0.0,
+        ),
+    ]
+}
+
+/// One variant per family: what `tollgate simulate` injects by default.
+pub fn defaults(attack_day: u32) -> Vec<Campaign> {
+    let mut seen = Vec::new();
+    tuning(attack_day)
+        .into_iter()
+        .filter(|c| {
+            let f = c.shape.family();
+            if seen.contains(&f) {
+                false
+            } else {
+                seen.push(f);
+                true
+            }
+        })
+        .collect()
+}
+
+/// Looks variants up by name (`range_sweep/fast`) or family
+/// (`range_sweep`: all its variants) in both sets.
+pub fn select(names: &[&str], attack_day: u32) -> Result<Vec<Campaign>, String> {
+    let all: Vec<Campaign> = tuning(attack_day)
+        .into_iter()
+        .chain(held_out(attack_day))
+        .collect();
+    let mut out = Vec::new();
+    for name in names {
+        let found: Vec<&Campaign> = all
+            .iter()
+            .filter(|c| c.variant == *name || c.shape.family() == *name)
+            .collect();
+        if found.is_empty() {
+            let known: Vec<&str> = all.iter().map(|c| c.variant.as_str()).collect();
+            return Err(format!(
+                "unknown scenario `{name}`; known: {}",
+                known.join(", ")
+            ));
+        }
+        out.extend(found.into_iter().cloned());
+    }
+    Ok(out)
+}
