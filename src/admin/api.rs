@@ -162,6 +162,37 @@ pub async fn apply_lists(store: &Store, engine: &crate::policy::Engine) -> Resul
     Ok(rows.len())
 }
 
+/// Takes run-time list entries out of force when their TTL passes: once a
+/// second, re-applies the lists when the set of entries in force changed.
+pub async fn expire_lists(
+    store: Store,
+    engine: std::sync::Arc<crate::policy::Engine>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut in_force: Option<Vec<i64>> = None;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = stop.changed() => return,
+        }
+        let now = Timestamp::now().millis();
+        let ids = match store.run(move |c| ListRow::active(c, now)).await {
+            Ok(rows) => rows.iter().map(|r| r.id).collect::<Vec<_>>(),
+            Err(e) => {
+                tracing::error!(error = %e, "reading run-time lists failed");
+                continue;
+            }
+        };
+        if in_force.as_ref() != Some(&ids) {
+            if let Err(e) = apply_lists(&store, &engine).await {
+                tracing::error!(error = %e, "re-applying run-time lists failed");
+                continue;
+            }
+            in_force = Some(ids);
+        }
+    }
+}
+
 async fn lists_get(admin: &Admin) -> Response<Bytes> {
     let now = Timestamp::now().millis();
     match admin.store.run(move |c| ListRow::active(c, now)).await {

@@ -10,7 +10,7 @@ mod api;
 /// The review console, embedded: nothing to build or serve separately.
 const CONSOLE: &str = include_str!("console.html");
 
-pub use api::apply_lists;
+pub use api::{apply_lists, expire_lists};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -154,7 +154,10 @@ impl Admin {
             .headers()
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+            // The scheme name is case-insensitive (RFC 9110 §11.1).
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token);
         let ok = match (&self.access, presented) {
             (ApiAccess::Token(t), Some(p)) => constant_time_eq(t.as_bytes(), p.trim().as_bytes()),
             (ApiAccess::Token(_), None) => false,

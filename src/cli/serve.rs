@@ -225,6 +225,11 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         expiry_rule(engine.clone(), pipeline.classifier.clone()),
         stop_rx.clone(),
     )));
+    tasks.push(tokio::spawn(crate::admin::expire_lists(
+        store.clone(),
+        engine.clone(),
+        stop_rx.clone(),
+    )));
     for l in listeners {
         tasks.push(tokio::spawn(l.serve(cfg.limits.clone(), stop_rx.clone())));
     }

@@ -36,3 +36,5 @@ if [ "$want" != "$have" ]; then
 fi
 
 command -v openssl >/dev/null || echo "setup.sh: warning: openssl CLI not found (the e2e PKI fixture needs it)" >&2
+{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } \
+    || echo "setup.sh: warning: /usr/bin/chromium or /usr/bin/chromedriver missing (test_console.py needs them: apt-get install -y chromium chromium-driver; tests/run.sh installs them)" >&2

@@ -1,0 +1,353 @@
+//! Proxy throughput and latency: tollgate (`--shadow`, default policy, so
+//! every layer runs and every send is forwarded) against nginx `proxy_pass`,
+//! both in front of the same fast upstream (nginx `return 201 '…'`).
+//!
+//! `cargo bench --bench proxy` — installs nginx and wrk (Debian) when
+//! missing. Prints ratios measured in the same run, with interleaved rounds
+//! (these machines are shared and noisy):
+//!
+//! - throughput: tollgate / nginx on a fixed Twilio send (target ≥ 1.0);
+//! - fresh-number flood: every request a never-seen number from ~30
+//!   countries, against the fixed-number run (target ≥ 0.9);
+//! - latency: an open-loop generator at half of tollgate's peak rate,
+//!   measured from each request's *scheduled* time (no coordinated
+//!   omission); p99 added over the direct upstream (target ≤ 1 ms).
+//!
+//! Env: `TOLLGATE_BENCH_SECONDS` (per run, default 8), `TOLLGATE_BENCH_ROUNDS`
+//! (default 3), `TOLLGATE_BENCH_CONNECTIONS` (default 64).
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+const BODY: &str = "To=%2B447400123456&From=%2B15005550006&Body=Your+code+is+123456";
+const PATH: &str = "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json";
+const AUTH: &str = "Basic QUMwMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZjp0b2tlbg==";
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
+
+fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {cmd}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn install(packages: &[&str]) {
+    eprintln!("installing {packages:?} (Debian)");
+    let sudo = if unsafe_is_root() { "" } else { "sudo " };
+    let cmd = format!("{sudo}apt-get update -qq && {sudo}env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {} >/dev/null", packages.join(" "));
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "could not install {packages:?}");
+}
+
+fn unsafe_is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0"))
+        .unwrap_or(false)
+}
+
+fn nginx_bin() -> PathBuf {
+    ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("nginx"))
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    /// SIGTERM, so nginx's master takes its workers down with it (a SIGKILL
+    /// would orphan them) and tollgate shuts down gracefully.
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status();
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_listening(addr: SocketAddr) {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("nothing listens on {addr}");
+}
+
+/// nginx: the fast upstream and a `proxy_pass` in front of it, 2 workers.
+fn start_nginx(dir: &Path, upstream: u16, proxy: u16) -> Proc {
+    let conf = format!(
+        r#"worker_processes 2;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+daemon off;
+events {{ worker_connections 8192; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+  server {{
+    listen 127.0.0.1:{upstream} backlog=4096;
+    location / {{
+      default_type application/json;
+      return 201 '{{"sid":"SM0123456789abcdef0123456789abcdef","status":"queued","to":"+447400123456"}}';
+    }}
+  }}
+  upstream fast {{ server 127.0.0.1:{upstream}; keepalive 256; }}
+  server {{
+    listen 127.0.0.1:{proxy} backlog=4096;
+    location / {{
+      proxy_pass http://fast;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }}
+  }}
+}}
+"#,
+        dir = dir.display()
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).unwrap_or_else(|e| panic!("{e}"));
+    let child = Command::new(nginx_bin())
+        .arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("nginx: {e}"));
+    wait_listening(SocketAddr::from(([127, 0, 0, 1], upstream)));
+    wait_listening(SocketAddr::from(([127, 0, 0, 1], proxy)));
+    Proc(child)
+}
+
+fn start_tollgate(dir: &Path, port: u16, upstream: u16) -> Proc {
+    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/tollgate");
+    assert!(bin.exists(), "build it first: cargo build --release");
+    let mut child = Command::new(bin)
+        .args(["serve", "--shadow", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["--admin-listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.join("data"))
+        .args([
+            "--upstream",
+            &format!("twilio-api=http://127.0.0.1:{upstream}"),
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("tollgate: {e}"));
+    // Decision logs are part of the product's cost: keep them on, drain them.
+    if let Some(out) = child.stdout.take() {
+        std::thread::spawn(move || for _ in BufReader::new(out).lines() {});
+    }
+    wait_listening(SocketAddr::from(([127, 0, 0, 1], port)));
+    Proc(child)
+}
+
+/// Requests per second from one wrk run.
+fn wrk(port: u16, script: &Path, seconds: u64, connections: u64) -> f64 {
+    let out = Command::new("wrk")
+        .args([
+            "-t",
+            "1",
+            "-c",
+            &connections.to_string(),
+            "-d",
+            &format!("{seconds}s"),
+            "-s",
+        ])
+        .arg(script)
+        .arg(format!("http://127.0.0.1:{port}"))
+        .output()
+        .unwrap_or_else(|e| panic!("wrk: {e}"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let non2xx = text
+        .lines()
+        .find(|l| l.contains("Non-2xx"))
+        .map(str::to_owned);
+    if let Some(l) = non2xx {
+        eprintln!("  warning: {}", l.trim());
+    }
+    text.lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("wrk printed no rate:\n{text}"))
+}
+
+/// Open-loop latency at `rate` req/s for `seconds`: (p50, p99, p999) in µs.
+fn open_loop(port: u16, rate: f64, seconds: u64) -> (f64, f64, f64) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    rt.block_on(async move {
+        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(1024)
+            .build_http();
+        let client = Arc::new(client);
+        let uri: hyper::Uri = format!("http://127.0.0.1:{port}{PATH}")
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let total = (rate * seconds as f64) as u64;
+        let start = tokio::time::Instant::now();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Option<u64>>();
+        for i in 0..total {
+            let scheduled = start + Duration::from_secs_f64(i as f64 / rate);
+            tokio::time::sleep_until(scheduled).await;
+            let (client, uri, tx) = (client.clone(), uri.clone(), tx.clone());
+            tokio::spawn(async move {
+                let req = hyper::Request::post(uri)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .header("authorization", AUTH)
+                    .body(Full::new(Bytes::from_static(BODY.as_bytes())))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let ok = match client.request(req).await {
+                    Ok(resp) => resp.into_body().collect().await.is_ok(),
+                    Err(_) => false,
+                };
+                let _ = tx.send(ok.then(|| scheduled.elapsed().as_micros() as u64));
+            });
+        }
+        drop(tx);
+        let mut lat = Vec::with_capacity(total as usize);
+        let mut errors = 0u64;
+        while let Some(r) = rx.recv().await {
+            match r {
+                Some(us) => lat.push(us),
+                None => errors += 1,
+            }
+        }
+        if errors > 0 {
+            eprintln!("  warning: {errors} failed requests");
+        }
+        lat.sort_unstable();
+        let p = |q: f64| {
+            lat.get(((lat.len().max(1) - 1) as f64 * q) as usize)
+                .copied()
+                .unwrap_or(0) as f64
+        };
+        (p(0.5), p(0.99), p(0.999))
+    })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn main() {
+    let mut missing = Vec::new();
+    if !have("wrk") {
+        missing.push("wrk");
+    }
+    if !nginx_bin().exists() && !have("nginx") {
+        missing.push("nginx-light");
+    }
+    if !missing.is_empty() {
+        install(&missing);
+    }
+    let seconds = env_u64("TOLLGATE_BENCH_SECONDS", 8);
+    let rounds = env_u64("TOLLGATE_BENCH_ROUNDS", 3);
+    let conns = env_u64("TOLLGATE_BENCH_CONNECTIONS", 64);
+    let dir = std::env::temp_dir().join(format!("tollgate-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let scripts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/proxy");
+    let (up, ngx, tg) = (free_port(), free_port(), free_port());
+    let _nginx = start_nginx(&dir, up, ngx);
+    let _tollgate = start_tollgate(&dir, tg, up);
+
+    println!("proxy benchmark: wrk -t1 -c{conns}, {seconds}s runs, {rounds} interleaved rounds");
+    let (mut n, mut t, mut f) = (Vec::new(), Vec::new(), Vec::new());
+    // Warm-up (pools, allocator, counters).
+    wrk(tg, &scripts.join("fixed.lua"), 2, conns);
+    wrk(ngx, &scripts.join("fixed.lua"), 2, conns);
+    for r in 0..rounds {
+        n.push(wrk(ngx, &scripts.join("fixed.lua"), seconds, conns));
+        t.push(wrk(tg, &scripts.join("fixed.lua"), seconds, conns));
+        f.push(wrk(tg, &scripts.join("fresh.lua"), seconds, conns));
+        println!(
+            "  round {}: nginx {:.0}/s, tollgate {:.0}/s, tollgate fresh numbers {:.0}/s",
+            r + 1,
+            n[r as usize],
+            t[r as usize],
+            f[r as usize]
+        );
+    }
+    let (nm, tm, fm) = (median(n), median(t), median(f));
+    println!("throughput (median): nginx proxy_pass {nm:.0}/s, tollgate {tm:.0}/s");
+    println!(
+        "  tollgate / nginx          = {:.2}  (target >= 1.0)",
+        tm / nm
+    );
+    println!(
+        "  fresh flood / fixed       = {:.2}  (target >= 0.9)",
+        fm / tm
+    );
+
+    let rate = (tm / 2.0).max(100.0);
+    let lat_seconds = seconds.max(5);
+    println!(
+        "latency, open loop at {rate:.0} req/s (half of tollgate's peak), {lat_seconds}s each:"
+    );
+    let direct = open_loop(up, rate, lat_seconds);
+    let via_nginx = open_loop(ngx, rate, lat_seconds);
+    let via_tollgate = open_loop(tg, rate, lat_seconds);
+    for (name, (p50, p99, p999)) in [
+        ("direct upstream", direct),
+        ("nginx proxy_pass", via_nginx),
+        ("tollgate", via_tollgate),
+    ] {
+        println!("  {name:<17} p50 {p50:>7.0} µs   p99 {p99:>7.0} µs   p99.9 {p999:>7.0} µs");
+    }
+    println!(
+        "  p99 added by tollgate over the direct upstream = {:.0} µs  (target <= 1000 µs)",
+        via_tollgate.1 - direct.1
+    );
+    println!(
+        "  p99 added by nginx over the direct upstream    = {:.0} µs",
+        via_nginx.1 - direct.1
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
