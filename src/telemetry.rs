@@ -9,16 +9,28 @@ use crate::number::Classification;
 use crate::policy::Decision;
 use crate::store::{AuditLog, AuditRow};
 
+/// Keeps the log writer thread alive; dropping it flushes what is queued.
+pub type LogGuard = tracing_appender::non_blocking::WorkerGuard;
+
 /// Installs the JSON subscriber. `RUST_LOG` filters (default `info`).
-pub fn init() {
+///
+/// Lines are handed to a writer thread, so request threads never wait on
+/// the stdout lock; the queue is not lossy (a decision line is evidence), so
+/// only a stdout that stops draining altogether can slow tollgate down.
+pub fn init() -> LogGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(64 * 1024)
+        .finish(std::io::stdout());
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
         .with_current_span(false)
-        .with_writer(std::io::stdout)
+        .with_writer(writer)
         .try_init();
+    guard
 }
 
 /// One decision, as logged.

@@ -104,7 +104,7 @@ impl Args {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    crate::telemetry::init();
+    let _log = crate::telemetry::init();
     let result = args.into_config().and_then(|cfg| {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
