@@ -10,6 +10,7 @@ use crate::number::{Classification, Region};
 use crate::state::{Key, KeyHasher, Kind, Windows};
 
 use super::layers::baseline::Baselines;
+use super::layers::conversion::ConversionRates;
 use super::layers::pattern::Sequences;
 use super::SendFacts;
 
@@ -19,20 +20,33 @@ pub type NumberWindows = Windows<6>;
 pub type ShortWindows = Windows<24>;
 /// Long rings: 24 × 1 h.
 pub type LongWindows = Windows<24>;
+/// Bucket width of the short rings, in seconds.
+pub const SHORT_BUCKET_S: u32 = 300;
+/// Bucket width of the long rings, in seconds.
+pub const LONG_BUCKET_S: u32 = 3600;
 
 /// Every counter of the engine. Survives policy reloads.
 pub struct Counters {
     pub hasher: KeyHasher,
     /// Sends per number.
     pub numbers: NumberWindows,
-    /// Sends per range, carrier, country, account, client context.
+    /// Sends per range, carrier, country, line type, account, client
+    /// context.
     pub short: ShortWindows,
     pub long: LongWindows,
     /// Sends to a number not seen in the last hour, per range.
     pub distinct: ShortWindows,
-    /// Conversions per number (trust), range, carrier, country.
+    /// Conversions per range, carrier, country, line type (2 h, 5-minute
+    /// resolution).
     pub conversions: ShortWindows,
+    /// The same over 24 h (1-hour resolution): slow campaigns show only
+    /// in long windows.
+    pub conversions_long: LongWindows,
+    /// Numbers that converted (trust).
     pub trusted: Windows<2>,
+    /// Each country's learned conversion rate (bounded by the number of
+    /// countries).
+    pub rates: Mutex<ConversionRates>,
     pub sequences: Sequences,
     pub baselines: Mutex<Baselines>,
 }
@@ -45,6 +59,7 @@ pub struct Keys {
     pub range4: Option<Key>,
     pub carrier: Option<Key>,
     pub country: Option<Key>,
+    pub line_type: Option<Key>,
     pub account: Option<Key>,
     pub client_ip: Option<Key>,
     pub device: Option<Key>,
@@ -60,6 +75,7 @@ impl Keys {
             Kind::Range4 => self.range4,
             Kind::Carrier => self.carrier,
             Kind::Country => self.country,
+            Kind::LineType => self.line_type,
             Kind::Account => self.account,
             Kind::ClientIp => self.client_ip,
             Kind::Device => self.device,
@@ -90,14 +106,16 @@ impl Counters {
         Counters {
             hasher,
             numbers: Windows::new(600, cap.numbers),
-            short: Windows::new(300, cap.aggregates),
-            long: Windows::new(3600, cap.aggregates),
-            distinct: Windows::new(300, cap.aggregates),
-            conversions: Windows::new(300, cap.aggregates),
+            short: Windows::new(SHORT_BUCKET_S, cap.aggregates),
+            long: Windows::new(LONG_BUCKET_S, cap.aggregates),
+            distinct: Windows::new(SHORT_BUCKET_S, cap.aggregates),
+            conversions: Windows::new(SHORT_BUCKET_S, cap.aggregates),
+            conversions_long: Windows::new(LONG_BUCKET_S, cap.aggregates),
             // Two 45-day buckets: "converted in the last 45 to 90 days".
             trusted: Windows::new(45 * 86_400, cap.numbers),
             sequences: Sequences::new(cap.aggregates),
             baselines: Mutex::new(Baselines::default()),
+            rates: Mutex::new(ConversionRates::default()),
         }
     }
 
@@ -119,6 +137,7 @@ impl Counters {
                 .as_deref()
                 .map(|n| h.key(Kind::Carrier, &format!("{}:{n}", c.calling_code)));
             k.country = c.region.map(|r| h.key(Kind::Country, r.as_str()));
+            k.line_type = Some(h.key(Kind::LineType, c.line_type.as_str()));
             k.region = c.region;
         }
         k
@@ -135,6 +154,7 @@ impl Counters {
             keys.range4,
             keys.carrier,
             keys.country,
+            keys.line_type,
             keys.account,
             keys.client_ip,
             keys.device,
@@ -159,6 +179,10 @@ impl Counters {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .observe(region, now);
+            self.rates
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .observe(region, now, 1, 0);
         }
     }
 
@@ -167,11 +191,55 @@ impl Counters {
         if let Some(k) = keys.number {
             self.trusted.add(k, now, 1, 1);
         }
-        for k in [keys.range3, keys.range4, keys.carrier, keys.country]
-            .into_iter()
-            .flatten()
+        for k in [
+            keys.range3,
+            keys.range4,
+            keys.carrier,
+            keys.country,
+            keys.line_type,
+        ]
+        .into_iter()
+        .flatten()
         {
             self.conversions.add(k, now, 1, 1);
+            self.conversions_long.add(k, now, 1, 1);
+        }
+        if let Some(region) = keys.region {
+            self.rates
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .observe(region, now, 0, 1);
+        }
+    }
+
+    /// Sends to `k` within the last `window_s` seconds that are older than
+    /// `grace_s` (young sends have not had time to convert). Windows up to
+    /// 2 h read the 5-minute rings; longer ones (up to 24 h) the hourly
+    /// rings less the sends still in grace.
+    pub fn matured_sends(&self, k: Key, now: Timestamp, window_s: u32, grace_s: u32) -> u32 {
+        let skip = grace_s.div_ceil(SHORT_BUCKET_S);
+        if window_s <= 7200 {
+            self.short
+                .sum_between(k, now, window_s.div_ceil(SHORT_BUCKET_S), skip)
+        } else {
+            let all = self.long.sum(k, now, window_s.div_ceil(LONG_BUCKET_S));
+            let young = if skip == 0 {
+                0
+            } else {
+                self.short.sum(k, now, skip)
+            };
+            all.saturating_sub(young)
+        }
+    }
+
+    /// Conversions of `k` within the last `window_s` seconds (up to 24 h).
+    pub fn conversions_within(&self, k: Key, now: Timestamp, window_s: u32) -> u32 {
+        if window_s <= 7200 {
+            self.conversions
+                .sum(k, now, window_s.div_ceil(SHORT_BUCKET_S))
+        } else {
+            self.conversions_long
+                .sum(k, now, window_s.div_ceil(LONG_BUCKET_S))
         }
     }
 

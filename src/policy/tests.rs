@@ -351,3 +351,167 @@ fn list_files_are_read_relative_to_the_policy_and_reread_on_reload() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Sends `n` fresh NG numbers (starting at `*next`) spread over the hour
+/// that begins at `start`, converting the first `converted` of them 40 s
+/// after their send.
+fn ng_hour(e: &Engine, next: &mut u64, start: Timestamp, n: u32, converted: u32) {
+    for i in 0..n {
+        let at = start.plus_seconds(i64::from(i) * 3600 / i64::from(n.max(1)));
+        let c = mobile(&format!("2348{:09}", *next));
+        *next += 7919;
+        decide(e, &c, at);
+        if i < converted {
+            e.record_conversion(&c, at.plus_seconds(40));
+        }
+    }
+}
+
+#[test]
+fn long_window_rules_catch_destinations_that_never_convert() {
+    let e = engine(&format!(
+        "{QUIET}[[conversion.rules]]\nkey = \"country\"\nwindow = \"24h\"\ngrace = \"10m\"\nmin_sends = 5\nbelow = 0.1\nweight = 60\n"
+    ));
+    // One send an hour to a corridor nobody converts in: a 2-hour window
+    // would never hold five of them.
+    let kh = |i: u32| class(&format!("8551{i:07}"), "KH", LineType::Mobile);
+    for h in 0..5 {
+        let d = decide(&e, &kh(h * 104_729), T0.plus_seconds(i64::from(h) * 3600));
+        assert!(d.codes().is_empty(), "hour {h}: {:?}", d.codes());
+    }
+    let d = decide(&e, &kh(42), T0.plus_seconds(5 * 3600));
+    assert_eq!(
+        (d.action, codes(&d)[0]),
+        (Action::Hold, "conversion.country")
+    );
+    assert!(
+        d.reasons[0].detail.contains("24h"),
+        "{}",
+        d.reasons[0].detail
+    );
+    // A country whose sends convert is left alone.
+    let mut next = 0;
+    for h in 0..6 {
+        ng_hour(&e, &mut next, T0.plus_seconds(h * 3600), 4, 2);
+    }
+    assert!(codes(&decide(
+        &e,
+        &mobile("2348099999999"),
+        T0.plus_seconds(6 * 3600)
+    ))
+    .is_empty());
+    // Sends still in grace are not counted: a burst of fresh sends to a new
+    // corridor is not judged on conversions that could not have happened.
+    let mm = |i: u32| class(&format!("959{i:09}"), "MM", LineType::Mobile);
+    for i in 0..10 {
+        decide(&e, &mm(i * 7), T0.plus_seconds(i64::from(i)));
+    }
+    assert!(codes(&decide(&e, &mm(999), T0.plus_seconds(60))).is_empty());
+}
+
+#[test]
+fn a_line_type_nobody_verifies_adds_to_its_risk_weight() {
+    let e = engine(&format!(
+        "{QUIET}[number]\nrisk_line_types = {{ voip = 30 }}\n[[conversion.rules]]\nkey = \"line_type\"\nwindow = \"24h\"\ngrace = \"10m\"\nmin_sends = 3\nbelow = 0.1\nweight = 30\n"
+    ));
+    let voip =
+        |cc: &str, region: &str, i: u32| class(&format!("{cc}56{i:07}"), region, LineType::Voip);
+    // VoIP numbers in several countries, none verified.
+    decide(&e, &voip("447", "GB", 1), T0);
+    decide(&e, &voip("447", "GB", 90_001), T0.plus_seconds(600));
+    decide(&e, &voip("330", "FR", 3), T0.plus_seconds(1200));
+    let d = decide(&e, &voip("330", "FR", 77_777), T0.plus_seconds(3600));
+    assert_eq!(d.action, Action::Hold, "{:?}", d.codes());
+    assert!(
+        d.codes().contains(&"conversion.line_type"),
+        "{:?}",
+        d.codes()
+    );
+    // Mobile numbers that convert are not touched by VoIP's record.
+    let mut next = 0;
+    ng_hour(&e, &mut next, T0, 6, 4);
+    let d = decide(&e, &mobile("2348077777777"), T0.plus_seconds(3600));
+    assert!(d.codes().is_empty(), "{:?}", d.codes());
+}
+
+const DEFICIT: &str = "[conversion]\nlearned_min_sends = 200\n[[conversion.deficits]]\nwindow = \"1h\"\ngrace = \"5m\"\nmin_sends = 20\nratio = 0.6\nz = 3\nweight = 60\n";
+
+#[test]
+fn deficit_flags_a_country_converting_far_below_its_learned_rate() {
+    let e = engine(&format!("{QUIET}{DEFICIT}"));
+    let mut next = 0;
+    // A day of history: 40 sends an hour, half of them verified.
+    for h in 0..24 {
+        ng_hour(&e, &mut next, T0.plus_seconds(h * 3600), 40, 20);
+    }
+    let region = Region::parse("NG").unwrap();
+    let (p0, mass) = e.counters().rates.lock().unwrap().learned(region).unwrap();
+    assert!((p0 - 0.5).abs() < 0.02 && mass > 200.0, "{p0} {mass}");
+    // An ordinary hour: nothing.
+    let h24 = T0.plus_seconds(24 * 3600);
+    ng_hour(&e, &mut next, h24, 40, 19);
+    let d = decide(&e, &mobile("2348111111111"), h24.plus_seconds(3599));
+    assert!(d.codes().is_empty(), "{:?}", d.codes());
+    // Blending: the usual volume plus as much again that never converts.
+    let h25 = T0.plus_seconds(25 * 3600);
+    ng_hour(&e, &mut next, h25, 80, 20);
+    let d = decide(&e, &mobile("2348222222222"), h25.plus_seconds(3599));
+    assert_eq!(
+        (d.action, codes(&d)[0]),
+        (Action::Hold, "conversion.country_deficit"),
+    );
+    assert!(
+        d.reasons[0].detail.contains("usual 50%"),
+        "{}",
+        d.reasons[0].detail
+    );
+    // The attacked hour is not learned from.
+    ng_hour(&e, &mut next, T0.plus_seconds(26 * 3600), 40, 20);
+    let (p1, _) = e.counters().rates.lock().unwrap().learned(region).unwrap();
+    assert!((p1 - p0).abs() < 0.01, "learned {p0} then {p1}");
+}
+
+#[test]
+fn deficit_waits_for_history_and_recent_confirmation_ends_it() {
+    // No history yet (a new market): no judgement, however low the rate.
+    let e = engine(&format!("{QUIET}{DEFICIT}"));
+    let mut next = 0;
+    ng_hour(&e, &mut next, T0, 80, 5);
+    let d = decide(&e, &mobile("2348333333333"), T0.plus_seconds(3599));
+    assert!(d.codes().is_empty(), "{:?}", d.codes());
+
+    // A 6-hour window with and without a 1-hour confirmation, two hours
+    // after a campaign ended.
+    let six = |recent: &str| {
+        format!("{QUIET}[conversion]\nlearned_min_sends = 200\n[[conversion.deficits]]\nwindow = \"6h\"\ngrace = \"5m\"\nmin_sends = 20\nratio = 0.8\nz = 3\nweight = 60\n{recent}")
+    };
+    let run = |text: String| {
+        let e = engine(&text);
+        let mut next = 0;
+        for h in 0..24 {
+            ng_hour(&e, &mut next, T0.plus_seconds(h * 3600), 40, 20);
+        }
+        ng_hour(&e, &mut next, T0.plus_seconds(24 * 3600), 120, 20);
+        for h in 25..27 {
+            ng_hour(&e, &mut next, T0.plus_seconds(h * 3600), 40, 20);
+        }
+        decide(&e, &mobile("2348444444444"), T0.plus_seconds(27 * 3600))
+    };
+    let without = run(six(""));
+    assert_eq!(without.action, Action::Hold, "{:?}", without.codes());
+    let with = run(six("recent = \"1h\"\nrecent_ratio = 0.8\n"));
+    assert!(with.codes().is_empty(), "{:?}", with.codes());
+}
+
+#[test]
+fn conversion_windows_and_graces_are_validated() {
+    for bad in [
+        "[conversion]\n[[conversion.rules]]\nkey = \"country\"\nwindow = \"2d\"\nmin_sends = 5\nbelow = 0.1\nweight = 1\n",
+        "[conversion]\n[[conversion.rules]]\nkey = \"country\"\nwindow = \"1h\"\ngrace = \"1h\"\nmin_sends = 5\nbelow = 0.1\nweight = 1\n",
+        "[conversion]\n[[conversion.rules]]\nkey = \"device\"\nmin_sends = 5\nbelow = 0.1\nweight = 1\n",
+        "[[conversion.deficits]]\nwindow = \"6h\"\ngrace = \"5m\"\nmin_sends = 5\nratio = 0.8\nz = 3\nweight = 1\nrecent = \"6h\"\n",
+        "[[conversion.deficits]]\nwindow = \"6h\"\ngrace = \"5m\"\nmin_sends = 5\nratio = 1.5\nz = 3\nweight = 1\n",
+    ] {
+        assert!(Policy::build(std::path::Path::new("t.toml"), bad).is_err(), "{bad}");
+    }
+}

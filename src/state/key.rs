@@ -17,6 +17,8 @@ pub enum Kind {
     ClientIp,
     Device,
     Session,
+    /// A line type (`mobile`, `voip`, …) across the platform.
+    LineType,
     Global,
 }
 

@@ -1,15 +1,35 @@
 //! The conversion layer: the strongest signal there is. A pumped number
-//! never types its code in, so ranges, carriers and countries whose sends do
-//! not convert are suspect, and numbers that converted before are trusted.
+//! never types its code in, so ranges, carriers, countries and line types
+//! whose sends do not convert are suspect, and numbers that converted before
+//! are trusted.
+//!
+//! Two kinds of rule:
+//! - `rules`: an absolute floor. Fewer than `below` conversions per send
+//!   over a window (5 minutes to 24 hours). With a short window they catch
+//!   a range that stopped converting; with a 24 h window and a small
+//!   `min_sends` they catch destinations the platform never converts in at
+//!   all (a corridor it does not serve, VoIP numbers nobody verifies), and
+//!   ranges visited a few times a day by a low-and-slow campaign.
+//! - `deficits`: each country against its **own learned rate**. Campaigns
+//!   shaped to blend into a served country (its volume share, its diurnal
+//!   curve) leave no trace but one: the country converts less than it
+//!   usually does. A deficit fires when the recent rate is both well under
+//!   the learned one (`ratio`) and statistically so (`z` standard
+//!   deviations), so a quiet hour in a small country does not.
 //!
 //! Conversions come from the feedback routes (Twilio VerificationCheck
 //! `approved`, Vonage checks `completed`, …), the admin conversions endpoint,
 //! and backtest `conversion` events.
 
+use std::collections::HashMap;
+
 use serde::Deserialize;
 
+use crate::clock::Timestamp;
+use crate::number::Region;
 use crate::policy::config::Span;
 use crate::policy::counters::{Counters, Keys};
+use crate::policy::layers::velocity::human;
 use crate::policy::{Reason, RejectClass, Subject};
 use crate::state::Kind;
 
@@ -20,23 +40,72 @@ pub struct Config {
     /// Numbers that converted in the last 45–90 days skip the soft layers
     /// (hard rules still apply).
     pub trust_converted: bool,
-    /// Sends younger than this have not had time to convert (at least 5m).
+    /// Default grace of the rules: sends younger than this have not had
+    /// time to convert and are not counted.
     pub grace: Span,
-    /// How far back sends and conversions are compared (at most 2h).
+    /// Default window of the rules.
     pub window: Span,
     pub rules: Vec<Rule>,
+    /// A country is judged against its learned rate only once it has this
+    /// many sends of history (decayed over about a week): a new market is
+    /// never compared with a rate it does not have yet.
+    pub learned_min_sends: u32,
+    pub deficits: Vec<Deficit>,
 }
 
 /// Fewer than `below` conversions per send, over at least `min_sends`
-/// sends, adds `weight`.
+/// sends older than `grace` within `window`, adds `weight`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
-    /// `range3`, `range4`, `carrier` or `country`.
+    /// `range3`, `range4`, `carrier`, `country` or `line_type` (all the
+    /// platform's sends to one line type: `voip`, `mobile`, …).
     pub key: String,
+    /// 5m to 24h (5-minute resolution up to 2h, hourly beyond); the
+    /// section's `window` when absent.
+    #[serde(default)]
+    pub window: Option<Span>,
+    /// 0s to 2h, shorter than `window`; the section's `grace` when absent.
+    /// `"0s"` counts every send, even one that has not had time to convert
+    /// yet: only for long windows or large `min_sends`, where the last few
+    /// minutes' sends are a small part of the count.
+    #[serde(default)]
+    pub grace: Option<Span>,
     pub min_sends: u32,
     pub below: f64,
     pub weight: u32,
+}
+
+/// A country whose conversion rate over `window` is under `ratio` × its
+/// learned rate, `z` standard deviations or more below what that rate
+/// predicts for the sends counted (at least `min_sends` older than `grace`),
+/// adds `weight`. When several windows fire, the heaviest counts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deficit {
+    /// 5m to 24h, as for `rules`.
+    pub window: Span,
+    /// 0s to 2h, shorter than `window`.
+    pub grace: Span,
+    pub min_sends: u32,
+    /// Observed rate over learned rate at or above which nothing fires.
+    pub ratio: f64,
+    /// Standard deviations below the learned rate.
+    pub z: f64,
+    pub weight: u32,
+    /// Optional confirmation for long windows: the sends older than `grace`
+    /// in this last stretch (shorter than `window`) must still convert
+    /// under `recent_ratio` × the learned rate. A campaign that has ended
+    /// then stops weighing on the country once its sends leave `recent`,
+    /// instead of for the whole `window`.
+    #[serde(default)]
+    pub recent: Option<Span>,
+    #[serde(default = "one")]
+    pub recent_ratio: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 impl Default for Config {
@@ -46,6 +115,8 @@ impl Default for Config {
             grace: Span(600),
             window: Span(7200),
             rules: Vec::new(),
+            learned_min_sends: 500,
+            deficits: Vec::new(),
         }
     }
 }
@@ -55,25 +126,45 @@ struct Compiled {
     kind: Kind,
     code: &'static str,
     name: &'static str,
+    window: u32,
+    grace: u32,
     min: u32,
     below: f64,
     weight: u32,
 }
 
 #[derive(Debug)]
+struct CompiledDeficit {
+    recent: Option<(u32, f64)>,
+    window: u32,
+    grace: u32,
+    min: u32,
+    ratio: f64,
+    z: f64,
+    weight: u32,
+}
+
+#[derive(Debug)]
 pub struct ConversionLayer {
     pub trust: bool,
-    back: u32,
-    skip: u32,
     rules: Vec<Compiled>,
+    learned_min: f64,
+    deficits: Vec<CompiledDeficit>,
+}
+
+fn window_and_grace(what: &str, window: Span, grace: Span) -> Result<(u32, u32), String> {
+    let (w, g) = (window.seconds(), grace.seconds());
+    if !(300..=86_400).contains(&w) || g > 7200 || g >= w {
+        return Err(format!(
+            "{what}: need 5m <= window <= 24h and 0s <= grace <= 2h, grace < window"
+        ));
+    }
+    Ok((w, g))
 }
 
 impl Config {
     pub fn build(&self) -> Result<ConversionLayer, String> {
-        let (w, g) = (self.window.seconds(), self.grace.seconds());
-        if w > 7200 || g < 300 || g >= w {
-            return Err("conversion: need 5m <= grace < window <= 2h".into());
-        }
+        window_and_grace("conversion", self.window, self.grace)?;
         let rules = self
             .rules
             .iter()
@@ -83,26 +174,66 @@ impl Config {
                     "range4" => (Kind::Range4, "conversion.range4", "−4 range"),
                     "carrier" => (Kind::Carrier, "conversion.carrier", "carrier"),
                     "country" => (Kind::Country, "conversion.country", "country"),
+                    "line_type" => (Kind::LineType, "conversion.line_type", "line type"),
                     other => return Err(format!("conversion.rules: unknown key `{other}`")),
                 };
                 if !(0.0..=1.0).contains(&r.below) {
                     return Err("conversion.rules: `below` is a ratio between 0 and 1".into());
                 }
+                let (window, grace) = window_and_grace(
+                    "conversion.rules",
+                    r.window.unwrap_or(self.window),
+                    r.grace.unwrap_or(self.grace),
+                )?;
                 Ok(Compiled {
                     kind,
                     code,
                     name,
+                    window,
+                    grace,
                     min: r.min_sends.max(1),
                     below: r.below,
                     weight: r.weight,
                 })
             })
             .collect::<Result<_, String>>()?;
+        let deficits = self
+            .deficits
+            .iter()
+            .map(|d| {
+                let (window, grace) =
+                    window_and_grace("conversion.deficits", d.window, d.grace)?;
+                if !(0.0..=1.0).contains(&d.ratio) || !(d.z >= 0.0) {
+                    return Err(
+                        "conversion.deficits: `ratio` is between 0 and 1 and `z` is >= 0".into(),
+                    );
+                }
+                let recent = match d.recent {
+                    None => None,
+                    Some(r) => {
+                        let (r, _) = window_and_grace("conversion.deficits.recent", r, d.grace)?;
+                        if r >= window || !(0.0..=1.0).contains(&d.recent_ratio) {
+                            return Err("conversion.deficits: `recent` is shorter than `window` and `recent_ratio` is between 0 and 1".into());
+                        }
+                        Some((r, d.recent_ratio))
+                    }
+                };
+                Ok(CompiledDeficit {
+                    recent,
+                    window,
+                    grace,
+                    min: d.min_sends.max(1),
+                    ratio: d.ratio,
+                    z: d.z,
+                    weight: d.weight,
+                })
+            })
+            .collect::<Result<_, String>>()?;
         Ok(ConversionLayer {
             trust: self.trust_converted,
-            back: w.div_ceil(300),
-            skip: g.div_ceil(300),
             rules,
+            learned_min: f64::from(self.learned_min_sends.max(1)),
+            deficits,
         })
     }
 }
@@ -117,18 +248,19 @@ impl ConversionLayer {
     ) {
         for r in &self.rules {
             let Some(k) = keys.get(r.kind) else { continue };
-            let sends = counters.short.sum_between(k, s.now, self.back, self.skip);
+            let sends = counters.matured_sends(k, s.now, r.window, r.grace);
             if sends < r.min {
                 continue;
             }
-            let conversions = counters.conversions.sum(k, s.now, self.back);
+            let conversions = counters.conversions_within(k, s.now, r.window);
             let rate = f64::from(conversions) / f64::from(sends);
             if rate < r.below {
                 out.push(Reason {
                     code: r.code,
                     detail: format!(
-                        "{conversions} of {sends} recent sends to this {} converted ({:.0}%, under {:.0}%)",
+                        "{conversions} of {sends} sends to this {} in the last {} converted ({:.0}%, under {:.0}%)",
                         r.name,
+                        human(r.window),
                         rate * 100.0,
                         r.below * 100.0
                     ),
@@ -137,5 +269,154 @@ impl ConversionLayer {
                 });
             }
         }
+        self.deficit(s, keys, counters, out);
+    }
+
+    /// The country against its own learned conversion rate.
+    fn deficit(&self, s: &Subject<'_>, keys: &Keys, counters: &Counters, out: &mut Vec<Reason>) {
+        let (Some(region), Some(k)) = (keys.region, keys.country) else {
+            return;
+        };
+        if self.deficits.is_empty() {
+            return;
+        }
+        let learned = counters
+            .rates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .learned(region);
+        let Some((p0, mass)) = learned else { return };
+        if mass < self.learned_min || p0 <= 0.0 || p0 >= 1.0 {
+            return;
+        }
+        let mut best: Option<(u32, String)> = None;
+        for d in &self.deficits {
+            if best.as_ref().is_some_and(|(w, _)| *w >= d.weight) {
+                continue;
+            }
+            let n = counters.matured_sends(k, s.now, d.window, d.grace);
+            if n < d.min {
+                continue;
+            }
+            let c = counters.conversions_within(k, s.now, d.window);
+            let (n, c) = (f64::from(n), f64::from(c));
+            let rate = c / n;
+            if rate >= d.ratio * p0 {
+                continue;
+            }
+            let z = (p0 * n - c) / (n * p0 * (1.0 - p0)).sqrt();
+            if z < d.z {
+                continue;
+            }
+            if let Some((recent, ratio)) = d.recent {
+                let rn = counters.matured_sends(k, s.now, recent, d.grace);
+                let rc = counters.conversions_within(k, s.now, recent);
+                if rn == 0 || f64::from(rc) >= ratio * p0 * f64::from(rn) {
+                    continue;
+                }
+            }
+            best = Some((
+                d.weight,
+                format!(
+                    "{c} of {n} sends to {region} in the last {} converted ({:.0}%), against its usual {:.0}% ({z:.1}σ below)",
+                    human(d.window),
+                    rate * 100.0,
+                    p0 * 100.0
+                ),
+            ));
+        }
+        if let Some((weight, detail)) = best {
+            out.push(Reason {
+                code: "conversion.country_deficit",
+                detail,
+                weight,
+                class: RejectClass::Fraud,
+            });
+        }
+    }
+}
+
+/// Each country's conversion rate learned from its own traffic: decayed
+/// sums of sends and conversions, folded in hour by hour (the hour in
+/// progress is never part of what was learned). An hour that converts far
+/// below the learned rate (3σ or more) is not learned from, so a campaign
+/// does not teach the engine that its own traffic is normal.
+#[derive(Debug, Default)]
+pub struct ConversionRates {
+    countries: HashMap<Region, Rate>,
+}
+
+#[derive(Debug, Clone)]
+struct Rate {
+    hour: i64,
+    sends: u32,
+    conversions: u32,
+    learned_sends: f64,
+    learned_conversions: f64,
+}
+
+/// Decay per hour: a memory of about a week.
+const RATE_DECAY: f64 = 1.0 - 1.0 / 168.0;
+/// Hours this far below the learned rate are not learned from.
+const UNLEARNED_Z: f64 = 3.0;
+
+impl Rate {
+    fn new(hour: i64) -> Rate {
+        Rate {
+            hour,
+            sends: 0,
+            conversions: 0,
+            learned_sends: 0.0,
+            learned_conversions: 0.0,
+        }
+    }
+
+    fn fold(&mut self) {
+        let (n, c) = (f64::from(self.sends), f64::from(self.conversions));
+        let anomalous = self.learned_sends >= 100.0 && n >= 10.0 && {
+            let p0 = self.learned_conversions / self.learned_sends;
+            p0 > 0.0 && p0 < 1.0 && (p0 * n - c) / (n * p0 * (1.0 - p0)).sqrt() >= UNLEARNED_Z
+        };
+        self.learned_sends *= RATE_DECAY;
+        self.learned_conversions *= RATE_DECAY;
+        if !anomalous {
+            self.learned_sends += n;
+            self.learned_conversions += c;
+        }
+    }
+
+    fn observe(&mut self, hour: i64, sends: u32, conversions: u32) {
+        if hour > self.hour {
+            self.fold();
+            // Silent hours only decay (at most a few weeks of them matter).
+            let gap = (hour - self.hour - 1).clamp(0, 24 * 28) as i32;
+            let d = RATE_DECAY.powi(gap);
+            self.learned_sends *= d;
+            self.learned_conversions *= d;
+            self.hour = hour;
+            self.sends = 0;
+            self.conversions = 0;
+        }
+        if hour == self.hour {
+            self.sends = self.sends.saturating_add(sends);
+            self.conversions = self.conversions.saturating_add(conversions);
+        }
+    }
+}
+
+impl ConversionRates {
+    /// Counts sends and conversions to `region` at `now`.
+    pub fn observe(&mut self, region: Region, now: Timestamp, sends: u32, conversions: u32) {
+        let hour = now.millis().div_euclid(3_600_000);
+        self.countries
+            .entry(region)
+            .or_insert_with(|| Rate::new(hour))
+            .observe(hour, sends, conversions);
+    }
+
+    /// The learned rate and the (decayed) number of sends it rests on.
+    pub fn learned(&self, region: Region) -> Option<(f64, f64)> {
+        let r = self.countries.get(&region)?;
+        (r.learned_sends > 0.0).then(|| (r.learned_conversions / r.learned_sends, r.learned_sends))
     }
 }

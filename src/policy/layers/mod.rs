@@ -6,7 +6,7 @@
 //! | [`lists`] | allow / deny of numbers, ranges, countries (hard) |
 //! | [`number`] | invalid numbers, line types that cannot receive an SMS (hard), VoIP (risk) |
 //! | [`geo`] | permitted countries (hard), risk tiers, per-country caps |
-//! | [`conversion`] | trusted numbers; ranges, carriers, countries that do not convert |
+//! | [`conversion`] | trusted numbers; ranges, carriers, countries, line types that do not convert (2 h and 24 h windows); countries converting under their learned rate |
 //! | [`velocity`] | sliding-window rates by number, range, carrier, country, account, client |
 //! | [`pattern`] | sequential enumeration, many distinct numbers per range |
 //! | [`baseline`] | country volume against its learned hour-of-week level |
