@@ -57,38 +57,24 @@ impl Upstream {
     }
 }
 
-/// A send endpoint ready for matching.
+/// An endpoint of a route file, compiled for matching.
 #[derive(Debug)]
-pub struct SendRoute {
+pub struct Endpoint<S> {
     /// `provider.name`, e.g. `twilio.messages`.
     pub id: String,
     pub provider: String,
     pub method: Method,
     pub template: PathTemplate,
     pub upstream: Arc<Upstream>,
-    pub spec: SendEndpoint,
+    pub spec: S,
 }
 
+/// A send endpoint ready for matching.
+pub type SendRoute = Endpoint<SendEndpoint>;
 /// A feedback endpoint ready for matching.
-#[derive(Debug)]
-pub struct FeedbackRoute {
-    pub id: String,
-    pub provider: String,
-    pub method: Method,
-    pub template: PathTemplate,
-    pub upstream: Arc<Upstream>,
-    pub spec: FeedbackEndpoint,
-}
-
+pub type FeedbackRoute = Endpoint<FeedbackEndpoint>;
 /// A status look-up endpoint ready for matching.
-#[derive(Debug)]
-pub struct StatusRoute {
-    pub id: String,
-    pub method: Method,
-    pub template: PathTemplate,
-    pub upstream: Arc<Upstream>,
-    pub spec: StatusEndpoint,
-}
+pub type StatusRoute = Endpoint<StatusEndpoint>;
 
 #[derive(Debug)]
 struct PassthroughRoute {
@@ -227,11 +213,24 @@ impl RouteTable {
                 PathTemplate::parse(t).map_err(|m| err(m).near(&src.text, &format!("\"{t}\"")))
             };
             let mut names = std::collections::BTreeSet::new();
+            // What every endpoint kind compiles the same way; names are
+            // unique within a file.
+            let mut endpoint =
+                |name: &str, m: &str, path: &str, up: &str| -> Result<_, SourceError> {
+                    if !names.insert(name.to_owned()) {
+                        return Err(err(format!("endpoint name `{name}` is used twice"))
+                            .near(&src.text, &format!("\"{name}\"")));
+                    }
+                    Ok((
+                        format!("{}.{name}", file.provider),
+                        method(m)?,
+                        template(path)?,
+                        upstream(up)?,
+                    ))
+                };
             for spec in &file.send {
-                if !names.insert(spec.name.clone()) {
-                    return Err(err(format!("endpoint name `{}` is used twice", spec.name))
-                        .near(&src.text, &format!("\"{}\"", spec.name)));
-                }
+                let (id, method, template, upstream) =
+                    endpoint(&spec.name, &spec.method, &spec.path, &spec.upstream)?;
                 spec.dialect
                     .check_answers(&spec.answers)
                     .map_err(|m| err(format!("send `{}`: {m}", spec.name)))?;
@@ -241,34 +240,34 @@ impl RouteTable {
                         spec.name
                     )));
                 }
-                table.sends.push(SendRoute {
-                    id: format!("{}.{}", file.provider, spec.name),
-                    provider: file.provider.clone(),
-                    method: method(&spec.method)?,
-                    template: template(&spec.path)?,
-                    upstream: upstream(&spec.upstream)?,
-                    spec: spec.clone(),
+                let provider = file.provider.clone();
+                let spec = spec.clone();
+                table.sends.push(Endpoint {
+                    id,
+                    provider,
+                    method,
+                    template,
+                    upstream,
+                    spec,
                 });
             }
             for spec in &file.feedback {
-                if !names.insert(spec.name.clone()) {
-                    return Err(err(format!("endpoint name `{}` is used twice", spec.name))
-                        .near(&src.text, &format!("\"{}\"", spec.name)));
-                }
-                table.feedback.push(FeedbackRoute {
-                    id: format!("{}.{}", file.provider, spec.name),
-                    provider: file.provider.clone(),
-                    method: method(&spec.method)?,
-                    template: template(&spec.path)?,
-                    upstream: upstream(&spec.upstream)?,
-                    spec: spec.clone(),
+                let (id, method, template, upstream) =
+                    endpoint(&spec.name, &spec.method, &spec.path, &spec.upstream)?;
+                let provider = file.provider.clone();
+                let spec = spec.clone();
+                table.feedback.push(Endpoint {
+                    id,
+                    provider,
+                    method,
+                    template,
+                    upstream,
+                    spec,
                 });
             }
             for spec in &file.status {
-                if !names.insert(spec.name.clone()) {
-                    return Err(err(format!("endpoint name `{}` is used twice", spec.name))
-                        .near(&src.text, &format!("\"{}\"", spec.name)));
-                }
+                let (id, method, template, upstream) =
+                    endpoint(&spec.name, &spec.method, &spec.path, &spec.upstream)?;
                 if !spec.path.contains(&format!("{{{}}}", spec.id)) {
                     return Err(err(format!(
                         "status `{}`: the path has no `{{{}}}` variable",
@@ -276,12 +275,15 @@ impl RouteTable {
                     ))
                     .near(&src.text, &format!("\"{}\"", spec.path)));
                 }
-                table.status.push(StatusRoute {
-                    id: format!("{}.{}", file.provider, spec.name),
-                    method: method(&spec.method)?,
-                    template: template(&spec.path)?,
-                    upstream: upstream(&spec.upstream)?,
-                    spec: spec.clone(),
+                let provider = file.provider.clone();
+                let spec = spec.clone();
+                table.status.push(Endpoint {
+                    id,
+                    provider,
+                    method,
+                    template,
+                    upstream,
+                    spec,
                 });
             }
             for p in &file.passthrough {
