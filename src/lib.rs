@@ -44,6 +44,7 @@ pub mod config;
 pub mod dialect;
 pub mod extract;
 pub mod hold;
+pub mod lookup;
 pub mod metrics;
 pub mod number;
 pub mod pipeline;
