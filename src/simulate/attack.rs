@@ -152,6 +152,23 @@ fn target(rng: &mut Rng, plans: &Plans) -> Option<(Region, Vec<Block>)> {
     }
 }
 
+/// Up to `countries` target countries, each once (a few draws per wanted
+/// country, so a small plan set cannot loop forever).
+fn distinct_targets(rng: &mut Rng, plans: &Plans, countries: usize) -> Vec<(Region, Vec<Block>)> {
+    let mut targets: Vec<(Region, Vec<Block>)> = Vec::new();
+    for _ in 0..countries.max(1) * 4 {
+        if targets.len() >= countries {
+            break;
+        }
+        if let Some(t) = target(rng, plans) {
+            if !targets.iter().any(|(r, _)| *r == t.0) {
+                targets.push(t);
+            }
+        }
+    }
+    targets
+}
+
 /// Arrival times of a Poisson process of `per_min` between `from` and `to`.
 fn arrivals(rng: &mut Rng, from: i64, to: i64, per_min: f64) -> Vec<i64> {
     let mut out = Vec::new();
@@ -218,20 +235,7 @@ pub fn generate(
             hop_min,
             countries,
         } => {
-            let mut targets = Vec::new();
-            for _ in 0..(*countries).max(1) * 4 {
-                if targets.len() >= *countries {
-                    break;
-                }
-                if let Some(t) = target(rng, plans) {
-                    if !targets
-                        .iter()
-                        .any(|(r, _): &(Region, Vec<Block>)| *r == t.0)
-                    {
-                        targets.push(t);
-                    }
-                }
-            }
+            let targets = distinct_targets(rng, plans, *countries);
             if targets.is_empty() {
                 return out;
             }
@@ -309,20 +313,7 @@ pub fn generate(
             ranges,
             countries,
         } => {
-            let mut targets = Vec::new();
-            for _ in 0..(*countries).max(1) * 4 {
-                if targets.len() >= *countries {
-                    break;
-                }
-                if let Some(t) = target(rng, plans) {
-                    if !targets
-                        .iter()
-                        .any(|(r, _): &(Region, Vec<Block>)| *r == t.0)
-                    {
-                        targets.push(t);
-                    }
-                }
-            }
+            let targets = distinct_targets(rng, plans, *countries);
             let mut set: Vec<(Region, Block)> = Vec::new();
             for k in 0..*ranges {
                 let Some((region, blocks)) = targets.get(k % targets.len().max(1)) else {
