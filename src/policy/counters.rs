@@ -6,7 +6,7 @@
 use std::sync::Mutex;
 
 use crate::clock::Timestamp;
-use crate::number::{Classification, Region};
+use crate::number::{Classification, LineType, Region};
 use crate::state::{Key, KeyHasher, Kind, Windows};
 
 use super::layers::baseline::Baselines;
@@ -60,6 +60,8 @@ pub struct Keys {
     pub carrier: Option<Key>,
     pub country: Option<Key>,
     pub line_type: Option<Key>,
+    /// The country's slice of sends to numbers not (yet) trusted.
+    pub fresh_country: Option<Key>,
     pub account: Option<Key>,
     pub client_ip: Option<Key>,
     pub device: Option<Key>,
@@ -76,6 +78,7 @@ impl Keys {
             Kind::Carrier => self.carrier,
             Kind::Country => self.country,
             Kind::LineType => self.line_type,
+            Kind::FreshCountry => self.fresh_country,
             Kind::Account => self.account,
             Kind::ClientIp => self.client_ip,
             Kind::Device => self.device,
@@ -137,6 +140,7 @@ impl Counters {
                 .as_deref()
                 .map(|n| h.key(Kind::Carrier, &format!("{}:{n}", c.calling_code)));
             k.country = c.region.map(|r| h.key(Kind::Country, r.as_str()));
+            k.fresh_country = c.region.map(|r| h.key(Kind::FreshCountry, r.as_str()));
             k.line_type = Some(h.key(Kind::LineType, c.line_type.as_str()));
             k.region = c.region;
         }
@@ -145,6 +149,13 @@ impl Counters {
 
     /// Counts one send attempt (whatever its outcome).
     pub fn record_send(&self, keys: &Keys, number: Option<&Classification>, now: Timestamp) {
+        // A send to a number that has not converted before also counts in
+        // its country's "fresh" slice: valid mobile numbers only, so that
+        // refused fixed-line or invalid attempts do not read as new
+        // numbers that failed to convert.
+        let fresh = number.is_some_and(|c| {
+            c.valid && matches!(c.line_type, LineType::Mobile | LineType::FixedLineOrMobile)
+        }) && !self.is_trusted(keys, now);
         let mut first_in_hour = false;
         if let Some(k) = keys.number {
             first_in_hour = self.numbers.add(k, now, 1, 6) == 0;
@@ -166,6 +177,10 @@ impl Counters {
             self.short.add(k, now, 1, 1);
             self.long.add(k, now, 1, 1);
         }
+        if let (true, Some(k)) = (fresh, keys.fresh_country) {
+            self.short.add(k, now, 1, 1);
+            self.long.add(k, now, 1, 1);
+        }
         if first_in_hour {
             for k in [keys.range3, keys.range4].into_iter().flatten() {
                 self.distinct.add(k, now, 1, 1);
@@ -182,12 +197,15 @@ impl Counters {
             self.rates
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .observe(region, now, 1, 0);
+                .observe(region, fresh, now, 1, 0);
         }
     }
 
     /// Counts one conversion.
     pub fn record_conversion(&self, keys: &Keys, now: Timestamp) {
+        // The first conversion of a number not trusted yet belongs to the
+        // fresh slice, like the sends that led to it.
+        let fresh = keys.number.is_some() && !self.is_trusted(keys, now);
         if let Some(k) = keys.number {
             self.trusted.add(k, now, 1, 1);
         }
@@ -204,11 +222,15 @@ impl Counters {
             self.conversions.add(k, now, 1, 1);
             self.conversions_long.add(k, now, 1, 1);
         }
+        if let (true, Some(k)) = (fresh, keys.fresh_country) {
+            self.conversions.add(k, now, 1, 1);
+            self.conversions_long.add(k, now, 1, 1);
+        }
         if let Some(region) = keys.region {
             self.rates
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .observe(region, now, 0, 1);
+                .observe(region, fresh, now, 0, 1);
         }
     }
 

@@ -134,6 +134,40 @@ pub fn tuning(attack_day: u32) -> Vec<Campaign> {
             1.0,
             0.01,
         ),
+        // Added in the second pass (tuning): blending that adds only a
+        // fifth to a quarter of a served country's volume, and a trickle
+        // spread thinner than `low_and_slow/wide`.
+        campaign(
+            "blending/light",
+            Blending {
+                fraction: 0.25,
+                countries: 3,
+            },
+            d,
+            30.0,
+            0.03,
+        ),
+        campaign(
+            "blending/thin",
+            Blending {
+                fraction: 0.15,
+                countries: 5,
+            },
+            d,
+            24.0,
+            0.01,
+        ),
+        campaign(
+            "low_and_slow/sparse",
+            LowAndSlow {
+                per_hour: 10.0,
+                ranges: 300,
+                countries: 8,
+            },
+            d,
+            36.0,
+            0.01,
+        ),
     ]
 }
 
@@ -201,6 +235,39 @@ pub fn held_out(attack_day: u32) -> Vec<Campaign> {
             d,
             1.0,
             0.0,
+        ),
+        // Added in the second pass, never looked at while tuning.
+        campaign(
+            "blending/trace",
+            Blending {
+                fraction: 0.18,
+                countries: 3,
+            },
+            d,
+            42.0,
+            0.03,
+        ),
+        campaign(
+            "low_and_slow/drizzle",
+            LowAndSlow {
+                per_hour: 5.0,
+                ranges: 250,
+                countries: 6,
+            },
+            d,
+            40.0,
+            0.0,
+        ),
+        campaign(
+            "range_rotation/slow_hop",
+            RangeRotation {
+                per_min: 4.0,
+                hop_min: 60.0,
+                countries: 2,
+            },
+            d,
+            8.0,
+            0.02,
         ),
     ]
 }

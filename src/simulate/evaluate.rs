@@ -145,11 +145,18 @@ pub fn evaluate(
         )));
     }
     let mut jobs: Vec<(u64, bool, &[Campaign])> = Vec::new();
-    for &s in &plan.seeds {
-        jobs.push((s, false, &tuning));
+    // A set that `only` filtered to nothing is not run at all (not even
+    // its organic-only baseline).
+    let filtered = !plan.only.is_empty();
+    if !(filtered && tuning.is_empty()) {
+        for &s in &plan.seeds {
+            jobs.push((s, false, &tuning));
+        }
     }
-    for &s in &plan.held_out_seeds {
-        jobs.push((s, true, &held));
+    if !(filtered && held.is_empty()) {
+        for &s in &plan.held_out_seeds {
+            jobs.push((s, true, &held));
+        }
     }
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<RunResult>> = Mutex::new(Vec::new());

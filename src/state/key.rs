@@ -19,6 +19,10 @@ pub enum Kind {
     Session,
     /// A line type (`mobile`, `voip`, …) across the platform.
     LineType,
+    /// A country, counting only sends to numbers that had not converted
+    /// before (first-time and never-verified numbers): the slice of a
+    /// country's traffic where pumped numbers hide.
+    FreshCountry,
     Global,
 }
 

@@ -51,6 +51,38 @@ pub struct Config {
     /// never compared with a rate it does not have yet.
     pub learned_min_sends: u32,
     pub deficits: Vec<Deficit>,
+    /// Evidence accumulated hour by hour (see [`Drift`]).
+    pub drifts: Vec<Drift>,
+}
+
+/// A country (or its new numbers) whose last whole hours are better
+/// explained by converting at `ratio` × its learned rate than at the rate
+/// itself: a CUSUM of the log-likelihood ratio over up to `hours` whole
+/// hours back, firing at `threshold` (nats; 7 is odds of about 1000 to 1).
+/// Where a window needs one stretch to be far off, this adds up many hours
+/// that are each only a little off: a campaign adding a sixth to a small
+/// country's volume shows within half a day, not at its end. Confirmed by
+/// the last `recent` stretch (sends older than `grace`) still converting
+/// under `recent_ratio` × the learned rate, so it lets go soon after a
+/// campaign ends.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Drift {
+    /// `"all"` or `"new"` (see [`Deficit::numbers`]).
+    #[serde(default)]
+    pub numbers: Slice,
+    /// The shift looked for, between 0 and 1 (0.8: a fifth fewer
+    /// conversions per send).
+    pub ratio: f64,
+    /// Log-likelihood ratio at which it fires.
+    pub threshold: f64,
+    /// Whole hours looked back, 1 to 48.
+    pub hours: u32,
+    pub weight: u32,
+    /// The confirmation window (5m to 24h) and its grace.
+    pub recent: Span,
+    pub grace: Span,
+    pub recent_ratio: f64,
 }
 
 /// Fewer than `below` conversions per send, over at least `min_sends`
@@ -102,6 +134,23 @@ pub struct Deficit {
     pub recent: Option<Span>,
     #[serde(default = "one")]
     pub recent_ratio: f64,
+    /// Which of the country's sends are judged: `"all"` (default), or
+    /// `"new"`: only sends to numbers that had not converted before, against
+    /// the learned rate of such sends. Returning users convert almost
+    /// always and dilute a deficit; pumped numbers are always new, so in
+    /// the new slice a campaign adding a fifth to a country's volume cuts
+    /// the rate by a third instead of a sixth.
+    #[serde(default)]
+    pub numbers: Slice,
+}
+
+/// The part of a country's traffic a deficit looks at.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Slice {
+    #[default]
+    All,
+    New,
 }
 
 fn one() -> f64 {
@@ -117,6 +166,7 @@ impl Default for Config {
             rules: Vec::new(),
             learned_min_sends: 500,
             deficits: Vec::new(),
+            drifts: Vec::new(),
         }
     }
 }
@@ -135,6 +185,7 @@ struct Compiled {
 
 #[derive(Debug)]
 struct CompiledDeficit {
+    fresh: bool,
     recent: Option<(u32, f64)>,
     window: u32,
     grace: u32,
@@ -145,11 +196,24 @@ struct CompiledDeficit {
 }
 
 #[derive(Debug)]
+struct CompiledDrift {
+    fresh: bool,
+    ratio: f64,
+    threshold: f64,
+    hours: u32,
+    weight: u32,
+    recent: u32,
+    grace: u32,
+    recent_ratio: f64,
+}
+
+#[derive(Debug)]
 pub struct ConversionLayer {
     pub trust: bool,
     rules: Vec<Compiled>,
     learned_min: f64,
     deficits: Vec<CompiledDeficit>,
+    drifts: Vec<CompiledDrift>,
 }
 
 fn window_and_grace(what: &str, window: Span, grace: Span) -> Result<(u32, u32), String> {
@@ -219,6 +283,7 @@ impl Config {
                     }
                 };
                 Ok(CompiledDeficit {
+                    fresh: d.numbers == Slice::New,
                     recent,
                     window,
                     grace,
@@ -229,7 +294,35 @@ impl Config {
                 })
             })
             .collect::<Result<_, String>>()?;
+        let drifts = self
+            .drifts
+            .iter()
+            .map(|d| {
+                let (recent, grace) =
+                    window_and_grace("conversion.drifts", d.recent, d.grace)?;
+                if !(d.ratio > 0.0 && d.ratio < 1.0)
+                    || !(0.0..=1.0).contains(&d.recent_ratio)
+                    || !(d.threshold > 0.0)
+                    || !(1..=HISTORY_HOURS as u32).contains(&d.hours)
+                {
+                    return Err(format!(
+                        "conversion.drifts: need 0 < ratio < 1, 0 <= recent_ratio <= 1, threshold > 0, 1 <= hours <= {HISTORY_HOURS}"
+                    ));
+                }
+                Ok(CompiledDrift {
+                    fresh: d.numbers == Slice::New,
+                    ratio: d.ratio,
+                    threshold: d.threshold,
+                    hours: d.hours,
+                    weight: d.weight,
+                    recent,
+                    grace,
+                    recent_ratio: d.recent_ratio,
+                })
+            })
+            .collect::<Result<_, String>>()?;
         Ok(ConversionLayer {
+            drifts,
             trust: self.trust_converted,
             rules,
             learned_min: f64::from(self.learned_min_sends.max(1)),
@@ -270,28 +363,89 @@ impl ConversionLayer {
             }
         }
         self.deficit(s, keys, counters, out);
+        self.drift(s, keys, counters, out);
     }
 
-    /// The country against its own learned conversion rate.
-    fn deficit(&self, s: &Subject<'_>, keys: &Keys, counters: &Counters, out: &mut Vec<Reason>) {
-        let (Some(region), Some(k)) = (keys.region, keys.country) else {
+    /// Hour-by-hour evidence that the country converts less than it
+    /// learned to expect.
+    fn drift(&self, s: &Subject<'_>, keys: &Keys, counters: &Counters, out: &mut Vec<Reason>) {
+        let Some(region) = keys.region else { return };
+        if self.drifts.is_empty() {
             return;
-        };
+        }
+        let fresh_number = self.trust || !counters.is_trusted(keys, s.now);
+        let mut best: Option<(u32, String)> = None;
+        for d in &self.drifts {
+            if best.as_ref().is_some_and(|(w, _)| *w >= d.weight) || (d.fresh && !fresh_number) {
+                continue;
+            }
+            let k = if d.fresh { keys.fresh_country } else { keys.country };
+            let Some(k) = k else { continue };
+            let found = counters
+                .rates
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .evidence(region, d.fresh, s.now, d.ratio, d.hours, self.learned_min);
+            let Some((llr, hours, p0)) = found else { continue };
+            if llr < d.threshold {
+                continue;
+            }
+            let rn = counters.matured_sends(k, s.now, d.recent, d.grace);
+            let rc = counters.conversions_within(k, s.now, d.recent);
+            if rn == 0 || f64::from(rc) >= d.recent_ratio * p0 * f64::from(rn) {
+                continue;
+            }
+            let what = if d.fresh { "new numbers of " } else { "" };
+            best = Some((
+                d.weight,
+                format!(
+                    "sends to {what}{region} have converted under their usual {:.0}% for the last {hours} h (evidence {llr:.1}); the last {}: {rc} of {rn}",
+                    p0 * 100.0,
+                    human(d.recent)
+                ),
+            ));
+        }
+        if let Some((weight, detail)) = best {
+            out.push(Reason {
+                code: "conversion.country_drift",
+                detail,
+                weight,
+                class: RejectClass::Fraud,
+            });
+        }
+    }
+
+    /// The country against its own learned conversion rate (all its sends,
+    /// or only those to numbers that had not converted before).
+    fn deficit(&self, s: &Subject<'_>, keys: &Keys, counters: &Counters, out: &mut Vec<Reason>) {
+        let Some(region) = keys.region else { return };
         if self.deficits.is_empty() {
             return;
         }
-        let learned = counters
-            .rates
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .learned(region);
-        let Some((p0, mass)) = learned else { return };
-        if mass < self.learned_min || p0 <= 0.0 || p0 >= 1.0 {
-            return;
-        }
+        let (learned_all, learned_new) = {
+            let rates = counters.rates.lock().unwrap_or_else(|p| p.into_inner());
+            (rates.learned(region, false), rates.learned(region, true))
+        };
+        // Without trust, a returning number reaches this layer: the new
+        // slice's rules are not about it.
+        let fresh_number = self.trust || !counters.is_trusted(keys, s.now);
         let mut best: Option<(u32, String)> = None;
         for d in &self.deficits {
             if best.as_ref().is_some_and(|(w, _)| *w >= d.weight) {
+                continue;
+            }
+            let (k, learned, what) = if d.fresh {
+                if !fresh_number {
+                    continue;
+                }
+                (keys.fresh_country, learned_new, "new numbers of ")
+            } else {
+                (keys.country, learned_all, "")
+            };
+            let (Some(k), Some((p0, mass))) = (k, learned) else {
+                continue;
+            };
+            if mass < self.learned_min || p0 <= 0.0 || p0 >= 1.0 {
                 continue;
             }
             let n = counters.matured_sends(k, s.now, d.window, d.grace);
@@ -318,7 +472,7 @@ impl ConversionLayer {
             best = Some((
                 d.weight,
                 format!(
-                    "{c} of {n} sends to {region} in the last {} converted ({:.0}%), against its usual {:.0}% ({z:.1}σ below)",
+                    "{c} of {n} sends to {what}{region} in the last {} converted ({:.0}%), against its usual {:.0}% ({z:.1}σ below)",
                     human(d.window),
                     rate * 100.0,
                     p0 * 100.0
@@ -343,7 +497,9 @@ impl ConversionLayer {
 /// does not teach the engine that its own traffic is normal.
 #[derive(Debug, Default)]
 pub struct ConversionRates {
-    countries: HashMap<Region, Rate>,
+    /// Per country: all its sends, and (`true`) those to numbers that had
+    /// not converted before.
+    countries: HashMap<(Region, bool), Rate>,
 }
 
 #[derive(Debug, Clone)]
@@ -353,7 +509,13 @@ struct Rate {
     conversions: u32,
     learned_sends: f64,
     learned_conversions: f64,
+    /// The last whole hours: (hour, sends, conversions), by hour modulo
+    /// the length.
+    history: [(i64, u32, u32); HISTORY_HOURS],
 }
+
+/// Whole hours of per-country history kept for drifts.
+pub const HISTORY_HOURS: usize = 48;
 
 /// Decay per hour: a memory of about a week.
 const RATE_DECAY: f64 = 1.0 - 1.0 / 168.0;
@@ -368,10 +530,22 @@ impl Rate {
             conversions: 0,
             learned_sends: 0.0,
             learned_conversions: 0.0,
+            history: [(i64::MIN, 0, 0); HISTORY_HOURS],
         }
     }
 
+    /// Sends and conversions of a whole hour, if still known.
+    fn hour_counts(&self, hour: i64) -> Option<(u32, u32)> {
+        if hour == self.hour {
+            return Some((self.sends, self.conversions));
+        }
+        let (h, n, c) = self.history[hour.rem_euclid(HISTORY_HOURS as i64) as usize];
+        (h == hour).then_some((n, c))
+    }
+
     fn fold(&mut self) {
+        self.history[self.hour.rem_euclid(HISTORY_HOURS as i64) as usize] =
+            (self.hour, self.sends, self.conversions);
         let (n, c) = (f64::from(self.sends), f64::from(self.conversions));
         let anomalous = self.learned_sends >= 100.0 && n >= 10.0 && {
             let p0 = self.learned_conversions / self.learned_sends;
@@ -405,18 +579,67 @@ impl Rate {
 }
 
 impl ConversionRates {
-    /// Counts sends and conversions to `region` at `now`.
-    pub fn observe(&mut self, region: Region, now: Timestamp, sends: u32, conversions: u32) {
+    /// Counts sends and conversions to `region` at `now`; `fresh`: to (of)
+    /// a number that had not converted before, counted in both slices.
+    pub fn observe(
+        &mut self,
+        region: Region,
+        fresh: bool,
+        now: Timestamp,
+        sends: u32,
+        conversions: u32,
+    ) {
         let hour = now.millis().div_euclid(3_600_000);
-        self.countries
-            .entry(region)
-            .or_insert_with(|| Rate::new(hour))
-            .observe(hour, sends, conversions);
+        let slices: &[bool] = if fresh { &[false, true] } else { &[false] };
+        for &slice in slices {
+            self.countries
+                .entry((region, slice))
+                .or_insert_with(|| Rate::new(hour))
+                .observe(hour, sends, conversions);
+        }
     }
 
-    /// The learned rate and the (decayed) number of sends it rests on.
-    pub fn learned(&self, region: Region) -> Option<(f64, f64)> {
-        let r = self.countries.get(&region)?;
+    /// CUSUM of the whole hours before `now` (up to `hours` back): the
+    /// largest log-likelihood ratio, over the stretches ending with the
+    /// last whole hour, of converting at `ratio` × the learned rate rather
+    /// than at it. With the stretch's length in hours and the learned rate;
+    /// `None` while the learned rate rests on fewer than `min_mass` sends.
+    pub fn evidence(
+        &self,
+        region: Region,
+        fresh: bool,
+        now: Timestamp,
+        ratio: f64,
+        hours: u32,
+        min_mass: f64,
+    ) -> Option<(f64, u32, f64)> {
+        let r = self.countries.get(&(region, fresh))?;
+        let (p0, mass) = self.learned(region, fresh)?;
+        if mass < min_mass || p0 <= 0.0 || p0 >= 1.0 {
+            return None;
+        }
+        let p1 = ratio * p0;
+        let (a, b) = (ratio.ln(), ((1.0 - p1) / (1.0 - p0)).ln());
+        let current = now.millis().div_euclid(3_600_000);
+        let (mut sum, mut best, mut span) = (0.0f64, 0.0f64, 0u32);
+        for back in 1..=i64::from(hours) {
+            let Some((n, c)) = r.hour_counts(current - back) else {
+                continue;
+            };
+            let (n, c) = (f64::from(n), f64::from(c.min(n)));
+            sum += c * a + (n - c) * b;
+            if sum > best {
+                best = sum;
+                span = back as u32;
+            }
+        }
+        Some((best, span, p0))
+    }
+
+    /// The learned rate and the (decayed) number of sends it rests on, of
+    /// all the country's sends or (`fresh`) of those to new numbers.
+    pub fn learned(&self, region: Region, fresh: bool) -> Option<(f64, f64)> {
+        let r = self.countries.get(&(region, fresh))?;
         (r.learned_sends > 0.0).then(|| (r.learned_conversions / r.learned_sends, r.learned_sends))
     }
 }
