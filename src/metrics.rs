@@ -1,6 +1,5 @@
 //! Prometheus metrics, rendered by hand (a handful of families; no registry
-//! crate needed). Counters are sharded by label set behind one short lock
-//! per update.
+//! crate needed). Each family sits behind one short lock per update.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -50,11 +49,20 @@ impl Histogram {
     }
 }
 
+/// Decision counters. One lock per decision for all of them, and keys are
+/// looked up by `&str` first: a label set allocates only the first time it
+/// is seen.
+#[derive(Default)]
+struct Decisions {
+    /// route → action → country → count.
+    counts: BTreeMap<String, BTreeMap<&'static str, BTreeMap<String, u64>>>,
+    reasons: BTreeMap<&'static str, u64>,
+    latency: Histogram,
+}
+
 #[derive(Default)]
 pub struct Metrics {
-    decisions: Mutex<BTreeMap<(String, String, String, String), u64>>,
-    reasons: Mutex<BTreeMap<String, u64>>,
-    decision_latency: Mutex<Histogram>,
+    decisions: Mutex<Decisions>,
     upstream_latency: Mutex<BTreeMap<String, Histogram>>,
     upstream_errors: Mutex<BTreeMap<(String, &'static str), u64>>,
 }
@@ -65,37 +73,35 @@ fn esc(s: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// The entry for `key`, allocating an owned key only when it is new.
+fn slot<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), V::default());
+    }
+    map.get_mut(key).expect("inserted above")
+}
+
 impl Metrics {
     pub fn decision(
         &self,
         route: &str,
-        action: &str,
+        action: &'static str,
         country: &str,
-        reasons: &[&str],
+        reasons: impl IntoIterator<Item = &'static str>,
         latency: Duration,
     ) {
-        if let Ok(mut m) = self.decisions.lock() {
-            *m.entry((
-                route.to_owned(),
-                action.to_owned(),
-                country.to_owned(),
-                String::new(),
-            ))
-            .or_default() += 1;
+        let mut d = self.decisions.lock().unwrap_or_else(|p| p.into_inner());
+        let by_action = slot(&mut d.counts, route);
+        *slot(by_action.entry(action).or_default(), country) += 1;
+        for r in reasons {
+            *d.reasons.entry(r).or_default() += 1;
         }
-        if let Ok(mut m) = self.reasons.lock() {
-            for r in reasons {
-                *m.entry((*r).to_owned()).or_default() += 1;
-            }
-        }
-        if let Ok(mut h) = self.decision_latency.lock() {
-            h.observe(latency);
-        }
+        d.latency.observe(latency);
     }
 
     pub fn upstream(&self, upstream: &str, latency: Duration) {
         if let Ok(mut m) = self.upstream_latency.lock() {
-            m.entry(upstream.to_owned()).or_default().observe(latency);
+            slot(&mut m, upstream).observe(latency);
         }
     }
 
@@ -109,33 +115,33 @@ impl Metrics {
     pub fn render(&self, held: u64, audit_dropped: u64) -> String {
         let mut out = String::new();
         out.push_str("# HELP tollgate_decisions_total Decisions by route, provider, action and country.\n# TYPE tollgate_decisions_total counter\n");
-        if let Ok(m) = self.decisions.lock() {
-            for ((route, action, country, _), n) in m.iter() {
-                let provider = route.split('.').next().unwrap_or("");
-                let _ = writeln!(
-                    out,
-                    "tollgate_decisions_total{{provider=\"{}\",route=\"{}\",action=\"{}\",country=\"{}\"}} {n}",
-                    esc(provider),
-                    esc(route),
-                    esc(action),
-                    esc(country)
-                );
+        let d = self.decisions.lock().unwrap_or_else(|p| p.into_inner());
+        for (route, by_action) in &d.counts {
+            let provider = route.split('.').next().unwrap_or("");
+            for (action, by_country) in by_action {
+                for (country, n) in by_country {
+                    let _ = writeln!(
+                        out,
+                        "tollgate_decisions_total{{provider=\"{}\",route=\"{}\",action=\"{}\",country=\"{}\"}} {n}",
+                        esc(provider),
+                        esc(route),
+                        esc(action),
+                        esc(country)
+                    );
+                }
             }
         }
         out.push_str("# HELP tollgate_decision_reasons_total Reasons given, by code.\n# TYPE tollgate_decision_reasons_total counter\n");
-        if let Ok(m) = self.reasons.lock() {
-            for (r, n) in m.iter() {
-                let _ = writeln!(
-                    out,
-                    "tollgate_decision_reasons_total{{reason=\"{}\"}} {n}",
-                    esc(r)
-                );
-            }
+        for (r, n) in &d.reasons {
+            let _ = writeln!(
+                out,
+                "tollgate_decision_reasons_total{{reason=\"{}\"}} {n}",
+                esc(r)
+            );
         }
         out.push_str("# HELP tollgate_decision_seconds Time from request to decision.\n# TYPE tollgate_decision_seconds histogram\n");
-        if let Ok(h) = self.decision_latency.lock() {
-            h.render(&mut out, "tollgate_decision_seconds", "");
-        }
+        d.latency.render(&mut out, "tollgate_decision_seconds", "");
+        drop(d);
         out.push_str("# HELP tollgate_upstream_seconds Upstream answer time, by upstream.\n# TYPE tollgate_upstream_seconds histogram\n");
         if let Ok(m) = self.upstream_latency.lock() {
             for (u, h) in m.iter() {

@@ -20,7 +20,7 @@ use crate::pipeline::Pipeline;
 use crate::policy::{Engine, Policy};
 use crate::policy::{OnExpiry, SendFacts};
 use crate::route::{RouteTable, Source};
-use crate::server::{self, Handler};
+use crate::server;
 use crate::store::{AuditLog, HeldRow, Store};
 use crate::upstream::UpstreamClient;
 
@@ -192,32 +192,36 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     // Sends whose release was decided before a restart go out now.
     hold.recover().await?;
 
-    let proxy_handler: Handler = {
+    let proxy_handler = {
         let p = pipeline.clone();
-        Arc::new(move |req| {
+        move |req| {
             let p = p.clone();
-            Box::pin(async move { p.handle(req).await })
-        })
+            async move { p.handle(req).await }
+        }
     };
-    let admin_handler: Handler = {
+    let admin_handler = {
         let a = admin.clone();
-        Arc::new(move |req| {
+        move |req| {
             let a = a.clone();
-            Box::pin(async move { a.handle(req).await })
-        })
+            async move { a.handle(req).await }
+        }
     };
 
-    let mut listeners = vec![server::bind("proxy", cfg.listen, None, proxy_handler.clone()).await?];
-    if let Some(addr) = cfg.tls_listen {
-        let (cert, key) = cfg
-            .tls_cert
-            .as_deref()
-            .zip(cfg.tls_key.as_deref())
-            .context("the TLS listener needs tls_cert and tls_key")?;
-        let acceptor = server::tls_acceptor(cert, key)?;
-        listeners.push(server::bind("tls", addr, Some(acceptor), proxy_handler).await?);
-    }
-    listeners.push(server::bind("admin", cfg.admin_listen, None, admin_handler).await?);
+    // Bind everything before serving anything: a bad address fails start-up.
+    let proxy = server::bind("proxy", cfg.listen, None, proxy_handler.clone()).await?;
+    let tls = match cfg.tls_listen {
+        Some(addr) => {
+            let (cert, key) = cfg
+                .tls_cert
+                .as_deref()
+                .zip(cfg.tls_key.as_deref())
+                .context("the TLS listener needs tls_cert and tls_key")?;
+            let acceptor = server::tls_acceptor(cert, key)?;
+            Some(server::bind("tls", addr, Some(acceptor), proxy_handler).await?)
+        }
+        None => None,
+    };
+    let admin_listener = server::bind("admin", cfg.admin_listen, None, admin_handler).await?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
@@ -230,9 +234,13 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         engine.clone(),
         stop_rx.clone(),
     )));
-    for l in listeners {
+    tasks.push(tokio::spawn(proxy.serve(cfg.limits.clone(), stop_rx.clone())));
+    if let Some(l) = tls {
         tasks.push(tokio::spawn(l.serve(cfg.limits.clone(), stop_rx.clone())));
     }
+    tasks.push(tokio::spawn(
+        admin_listener.serve(cfg.limits.clone(), stop_rx.clone()),
+    ));
     admin.ready.store(true, Ordering::Release);
     tracing::info!(shadow = engine.shadow(), "tollgate ready");
 
@@ -242,6 +250,13 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     for t in tasks {
         let _ = t.await;
+    }
+    // The audit writer gathers rows before committing: write the last ones.
+    let flushed = tokio::task::spawn_blocking(move || audit.flush(std::time::Duration::from_secs(5)))
+        .await
+        .unwrap_or(false);
+    if !flushed {
+        tracing::warn!("the last audit rows could not be written before exit");
     }
     tracing::info!("stopped");
     Ok(())

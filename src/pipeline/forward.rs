@@ -6,9 +6,12 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{HeaderName, CONNECTION, HOST};
+use http::header::{
+    HeaderName, CONNECTION, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER,
+    TRANSFER_ENCODING, UPGRADE,
+};
 use http::request::Parts;
-use http::{HeaderMap, Request, Response, StatusCode, Version};
+use http::{HeaderMap, Request, Response, StatusCode, Uri, Version};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
@@ -19,34 +22,47 @@ use crate::route::Upstream;
 use crate::upstream::{BoxError, ProxyBody, UpstreamError};
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+/// Names, not strings: removing by `&str` parses the name every time.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    PROXY_AUTHENTICATE,
+    PROXY_AUTHORIZATION,
+    TE,
+    TRAILER,
+    TRANSFER_ENCODING,
+    UPGRADE,
 ];
 
 /// The prefix of the optional client-context headers a platform may add for
 /// scoring; they are for tollgate only and never reach the aggregator.
 pub const CONTEXT_PREFIX: &str = "x-tollgate-";
 
+/// The client-context headers scoring reads.
+pub const CLIENT_IP: HeaderName = HeaderName::from_static("x-tollgate-client-ip");
+pub const DEVICE: HeaderName = HeaderName::from_static("x-tollgate-device");
+pub const SESSION: HeaderName = HeaderName::from_static("x-tollgate-session");
+
 /// Removes hop-by-hop headers, including those named by `Connection`.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
+    // Most messages carry none: look first (comparing names is cheap,
+    // a removal hashes).
+    if !headers.keys().any(|k| HOP_BY_HOP.contains(k)) {
+        return;
     }
-    for name in HOP_BY_HOP {
+    if headers.contains_key(CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
+    }
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
 }
@@ -55,15 +71,38 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 pub fn upstream_headers(mut headers: HeaderMap) -> HeaderMap {
     strip_hop_by_hop(&mut headers);
     headers.remove(HOST);
-    let context: Vec<HeaderName> = headers
+    if headers
         .keys()
-        .filter(|k| k.as_str().starts_with(CONTEXT_PREFIX))
-        .cloned()
-        .collect();
-    for k in context {
-        headers.remove(k);
+        .any(|k| k.as_str().starts_with(CONTEXT_PREFIX))
+    {
+        let context: Vec<HeaderName> = headers
+            .keys()
+            .filter(|k| k.as_str().starts_with(CONTEXT_PREFIX))
+            .cloned()
+            .collect();
+        for k in context {
+            headers.remove(k);
+        }
     }
     headers
+}
+
+/// The upstream URI for a request: the upstream's scheme and authority (and
+/// path prefix, if any) with the request's path and query.
+fn upstream_uri(upstream: &Upstream, uri: &Uri) -> Result<Uri, http::Error> {
+    match uri.path_and_query() {
+        // The common case, an upstream without a path prefix: reuse the
+        // request's already-validated path and query instead of printing
+        // and re-parsing them.
+        Some(pq) if upstream.base.path().trim_end_matches('/').is_empty() => {
+            let mut parts = http::uri::Parts::default();
+            parts.scheme = upstream.base.scheme().cloned();
+            parts.authority = upstream.base.authority().cloned();
+            parts.path_and_query = Some(pq.clone());
+            Ok(Uri::from_parts(parts)?)
+        }
+        pq => upstream.uri_for(pq.map_or("/", |p| p.as_str())),
+    }
 }
 
 /// Builds the upstream request from the client's parts and a body.
@@ -72,14 +111,9 @@ fn upstream_request(
     parts: Parts,
     body: ProxyBody,
 ) -> Result<Request<ProxyBody>, http::Error> {
-    let pq = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
     let mut req = Request::new(body);
+    *req.uri_mut() = upstream_uri(upstream, &parts.uri)?;
     *req.method_mut() = parts.method;
-    *req.uri_mut() = upstream.uri_for(pq)?;
     // The upstream connection's protocol is negotiated separately.
     *req.version_mut() = Version::HTTP_11;
     *req.headers_mut() = upstream_headers(parts.headers);
@@ -194,8 +228,8 @@ pub async fn buffered_read(
     Ok((parts, bytes))
 }
 
-/// The client-context header `X-Tollgate-<name>`, if present.
-pub fn context_header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+/// A client-context header (`X-Tollgate-<name>`), if present.
+pub fn context_header(headers: &HeaderMap, name: HeaderName) -> Option<&str> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())

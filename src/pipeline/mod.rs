@@ -59,14 +59,13 @@ impl Pipeline {
         let started = Instant::now();
         let now = Timestamp::now();
         let (parts, body) = req.into_parts();
+        // Path variables borrow from this copy of the URI (a reference
+        // count, not a copy of the text) while `parts` moves on.
+        let uri = parts.uri.clone();
         // Phase: route.
-        match self.routes.resolve(&parts.method, parts.uri.path()) {
+        match self.routes.resolve(&parts.method, uri.path()) {
             Matched::Send { route, vars } => {
-                let vars: Vec<(String, String)> = vars
-                    .iter()
-                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                    .collect();
-                send::handle(self, route, vars, parts, body, now, started).await
+                send::handle(self, route, &vars, parts, body, now, started).await
             }
             Matched::Status { route, id } => {
                 let id = id.to_owned();

@@ -64,14 +64,14 @@ enum Outcome {
 pub async fn handle(
     p: &Pipeline,
     route: &SendRoute,
-    vars: Vec<(String, String)>,
+    vars: &[(&str, &str)],
     parts: Parts,
     incoming: Incoming,
     now: Timestamp,
     started: Instant,
 ) -> Response<ProxyBody> {
     let spec = &route.spec;
-    let path_account = var(&vars, "account").map(str::to_owned);
+    let path_account = var(vars, "account");
 
     // Phase: read.
     let limits = &p.limits;
@@ -114,12 +114,12 @@ pub async fn handle(
     let extracted = Body::parse(spec.body, content_type, &bytes)
         .map_err(extract::ExtractError::from)
         .and_then(|b| {
-            let x = extract::extract(
-                spec,
-                &b,
-                path_account.as_deref(),
-                basic_user(&parts.headers).as_deref(),
-            )?;
+            // The Basic-auth user only counts when the path names no account.
+            let user = match path_account {
+                Some(_) => None,
+                None => basic_user(&parts.headers),
+            };
+            let x = extract::extract(spec, &b, path_account, user.as_deref())?;
             Ok((b, x))
         });
     let (parsed, extracted) = match extracted {
@@ -150,9 +150,9 @@ pub async fn handle(
             provider: &route.provider,
             account: extracted.account.as_deref(),
             channel: &destination.channel,
-            client_ip: context_header(headers, "x-tollgate-client-ip"),
-            device: context_header(headers, "x-tollgate-device"),
-            session: context_header(headers, "x-tollgate-session"),
+            client_ip: context_header(headers, forward::CLIENT_IP),
+            device: context_header(headers, forward::DEVICE),
+            session: context_header(headers, forward::SESSION),
         };
         let decision = p.engine.decide(&facts, number.as_ref(), now);
         verdicts.push(Verdict {
@@ -169,7 +169,7 @@ pub async fn handle(
     let latency = started.elapsed();
     for v in &verdicts {
         if let Some(s) = &v.scored {
-            telemetry::record_decision(&DecisionRecord {
+            telemetry::record_decision(DecisionRecord {
                 route: &route.id,
                 provider: &route.provider,
                 channel: &v.destination.channel,
@@ -221,7 +221,7 @@ pub async fn handle(
             let Some(v) = verdicts.get(i) else {
                 return reject(route, &spec.answers.fraud, "", "");
             };
-            hold(p, route, &vars, parts, bytes, &parsed, &extracted, v, now).await
+            hold(p, route, vars, parts, bytes, &parsed, &extracted, v, now).await
         }
     }
 }
@@ -234,7 +234,7 @@ pub async fn handle(
 async fn hold(
     p: &Pipeline,
     route: &SendRoute,
-    vars: &[(String, String)],
+    vars: &[(&str, &str)],
     parts: Parts,
     bytes: Bytes,
     parsed: &Body,
@@ -387,10 +387,8 @@ async fn drop_blocked(
 }
 
 /// A path variable's value.
-fn var<'v>(vars: &'v [(String, String)], name: &str) -> Option<&'v str> {
-    vars.iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+fn var<'v>(vars: &[(&str, &'v str)], name: &str) -> Option<&'v str> {
+    vars.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
 }
 
 /// The Basic-auth user name (Twilio account SID, Vonage API key, Plivo auth

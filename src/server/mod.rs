@@ -29,33 +29,53 @@ pub use tls::acceptor as tls_acceptor;
 use crate::config::Limits;
 use crate::upstream::ProxyBody;
 
-/// A boxed response future.
-pub type ResponseFuture = Pin<Box<dyn Future<Output = Response<ProxyBody>> + Send>>;
-/// What a listener serves.
-pub type Handler = Arc<dyn Fn(Request<Incoming>) -> ResponseFuture + Send + Sync>;
+/// What a listener serves: a request in, a response out, never an error.
+///
+/// Generic rather than boxed: hyper keeps the response future in a slot
+/// allocated once per connection, where a boxed future would cost a large
+/// allocation (the proxy's future is several kilobytes) on every request.
+pub trait Handler<F>: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static
+where
+    F: Future<Output = Response<ProxyBody>> + Send + 'static,
+{
+}
+
+impl<H, F> Handler<F> for H
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<ProxyBody>> + Send + 'static,
+{
+}
 
 /// One bound listener, ready to serve.
-pub struct Listener {
+pub struct Listener<H> {
     /// `proxy`, `tls` or `admin` (in logs).
     pub name: &'static str,
     pub tcp: TcpListener,
     pub tls: Option<TlsAcceptor>,
-    pub handler: Handler,
+    pub handler: H,
 }
 
-impl Listener {
+impl<H> Listener<H> {
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.tcp.local_addr()
     }
 
     /// Accepts until `shutdown` flips, then waits up to the grace period for
     /// open connections to finish.
-    pub async fn serve(self, limits: Limits, mut shutdown: watch::Receiver<bool>) {
+    pub async fn serve<F>(self, limits: Limits, mut shutdown: watch::Receiver<bool>)
+    where
+        H: Handler<F>,
+        F: Future<Output = Response<ProxyBody>> + Send + 'static,
+    {
         let graceful = GracefulShutdown::new();
         let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
+            // Answers are small: one copy into the head buffer and one
+            // write(2) beat a two-part writev.
+            .writev(false)
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout());
         builder
@@ -173,12 +193,16 @@ async fn first_request_deadline(
 }
 
 /// Binds a listener and logs its address (tests and operators read it).
-pub async fn bind(
+pub async fn bind<H, F>(
     name: &'static str,
     addr: SocketAddr,
     tls: Option<TlsAcceptor>,
-    handler: Handler,
-) -> anyhow::Result<Listener> {
+    handler: H,
+) -> anyhow::Result<Listener<H>>
+where
+    H: Handler<F>,
+    F: Future<Output = Response<ProxyBody>> + Send + 'static,
+{
     let tcp = TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("binding the {name} listener on {addr}: {e}"))?;

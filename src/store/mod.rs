@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::Connection;
 
 pub use audit::{count as audit_count, query as audit_query};
-pub use audit::{AuditLog, AuditQuery, AuditRow, Retention};
+pub use audit::{AuditLog, AuditQuery, AuditRow, NewAuditRow, Retention};
 pub use held::{HeldRow, HeldState};
 pub use lists::ListRow;
 
