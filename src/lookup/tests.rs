@@ -176,8 +176,12 @@ fn missing_credentials_are_a_start_up_error() {
         account_sid_env: "TOLLGATE_TEST_NO_SUCH_VAR".into(),
         ..Config::default()
     };
-    let err = Lookup::build(cfg, UpstreamClient::new(&Limits::default(), None).unwrap())
-        .err()
-        .unwrap();
+    let err = Lookup::build(
+        cfg,
+        "http://127.0.0.1:9",
+        UpstreamClient::new(&Limits::default(), None).unwrap(),
+    )
+    .err()
+    .unwrap();
     assert!(err.to_string().contains("TOLLGATE_TEST_NO_SUCH_VAR"));
 }
