@@ -163,6 +163,7 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     ));
     let audit = AuditLog::start(store.clone(), cfg.audit.retention());
     let metrics = Arc::new(crate::metrics::Metrics::default());
+    let lookup = build_lookup(&engine, &routes, &upstream)?;
     let pipeline = Arc::new(Pipeline {
         routes,
         engine: engine.clone(),
@@ -172,6 +173,7 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         hold: Some(hold.clone()),
         audit: Some(audit.clone()),
         metrics: metrics.clone(),
+        lookup,
     });
     let admin = Admin::new(AdminConfig {
         token: std::env::var("TOLLGATE_ADMIN_TOKEN")
@@ -315,4 +317,25 @@ fn expiry_rule(
             }
         }
     })
+}
+
+/// The lookup client, when the policy at start-up enables it. Its base URL
+/// defaults to the route files' `twilio-lookups` upstream.
+fn build_lookup(
+    engine: &Engine,
+    routes: &RouteTable,
+    upstream: &UpstreamClient,
+) -> anyhow::Result<Option<Arc<crate::lookup::Lookup>>> {
+    let cfg = engine.policy().lookup.clone();
+    if !cfg.enabled {
+        return Ok(None);
+    }
+    let default = routes
+        .upstreams()
+        .find(|u| u.name == "twilio-lookups")
+        .map(|u| u.base.to_string())
+        .unwrap_or_else(|| "https://lookups.twilio.com".to_owned());
+    let lookup = crate::lookup::Lookup::build(cfg, &default, upstream.clone())?;
+    tracing::info!("number-intelligence lookups enabled");
+    Ok(Some(Arc::new(lookup)))
 }

@@ -26,9 +26,9 @@ use crate::upstream::{ProxyBody, UpstreamClient};
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub enabled: bool,
-    /// Base URL of the Lookup API (the route file's `twilio-lookups`
-    /// upstream by default; overridable for tests and regional edges).
-    pub base_url: String,
+    /// Base URL of the Lookup API; the route files' `twilio-lookups`
+    /// upstream (and its `--upstream` override) when unset.
+    pub base_url: Option<String>,
     /// Environment variables holding the account SID and auth token used for
     /// lookups (never written in the policy file).
     pub account_sid_env: String,
@@ -67,7 +67,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             enabled: false,
-            base_url: "https://lookups.twilio.com".into(),
+            base_url: None,
             account_sid_env: "TWILIO_ACCOUNT_SID".into(),
             auth_token_env: "TWILIO_AUTH_TOKEN".into(),
             budget_ms: 150,
@@ -112,19 +112,28 @@ pub enum LookupError {
 
 pub struct Lookup {
     cfg: Config,
+    base_url: String,
     client: UpstreamClient,
     auth: String,
     cache: moka::sync::Cache<String, Arc<Answer>>,
 }
 
 impl Lookup {
-    pub fn build(cfg: Config, client: UpstreamClient) -> Result<Lookup, LookupError> {
-        let base: http::Uri = cfg
+    /// `default_base` is used when the config names no base URL.
+    pub fn build(
+        cfg: Config,
+        default_base: &str,
+        client: UpstreamClient,
+    ) -> Result<Lookup, LookupError> {
+        let base_url = cfg
             .base_url
+            .clone()
+            .unwrap_or_else(|| default_base.to_owned());
+        let base: http::Uri = base_url
             .parse()
-            .map_err(|_| LookupError::BaseUrl(cfg.base_url.clone()))?;
+            .map_err(|_| LookupError::BaseUrl(base_url.clone()))?;
         if base.scheme().is_none() || base.authority().is_none() {
-            return Err(LookupError::BaseUrl(cfg.base_url.clone()));
+            return Err(LookupError::BaseUrl(base_url));
         }
         let var =
             |name: &str| std::env::var(name).map_err(|_| LookupError::Credentials(name.to_owned()));
@@ -139,6 +148,7 @@ impl Lookup {
             .build();
         Ok(Lookup {
             cfg,
+            base_url,
             client,
             auth,
             cache,
@@ -165,7 +175,7 @@ impl Lookup {
     async fn fetch(&self, digits: &str) -> Result<Answer, String> {
         let url = format!(
             "{}/v2/PhoneNumbers/%2B{digits}?Fields=sms_pumping_risk%2Cline_type_intelligence",
-            self.cfg.base_url.trim_end_matches('/')
+            self.base_url.trim_end_matches('/')
         );
         let req: Request<ProxyBody> = Request::get(url)
             .header(header::AUTHORIZATION, &self.auth)

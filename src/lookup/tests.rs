@@ -68,14 +68,18 @@ fn lookup(addr: SocketAddr, f: impl FnOnce(&mut Config)) -> Lookup {
     std::env::set_var("TOLLGATE_TEST_LOOKUP_TOKEN", "secret");
     let mut cfg = Config {
         enabled: true,
-        base_url: format!("http://{addr}"),
         account_sid_env: "TOLLGATE_TEST_LOOKUP_SID".into(),
         auth_token_env: "TOLLGATE_TEST_LOOKUP_TOKEN".into(),
         budget_ms: 500,
         ..Config::default()
     };
     f(&mut cfg);
-    Lookup::build(cfg, UpstreamClient::new(&Limits::default(), None).unwrap()).unwrap()
+    Lookup::build(
+        cfg,
+        &format!("http://{addr}"),
+        UpstreamClient::new(&Limits::default(), None).unwrap(),
+    )
+    .unwrap()
 }
 
 fn codes(l: &Lookup, o: &Outcome) -> Vec<(&'static str, u32)> {
@@ -172,8 +176,12 @@ fn missing_credentials_are_a_start_up_error() {
         account_sid_env: "TOLLGATE_TEST_NO_SUCH_VAR".into(),
         ..Config::default()
     };
-    let err = Lookup::build(cfg, UpstreamClient::new(&Limits::default(), None).unwrap())
-        .err()
-        .unwrap();
+    let err = Lookup::build(
+        cfg,
+        "http://127.0.0.1:9",
+        UpstreamClient::new(&Limits::default(), None).unwrap(),
+    )
+    .err()
+    .unwrap();
     assert!(err.to_string().contains("TOLLGATE_TEST_NO_SUCH_VAR"));
 }

@@ -6,6 +6,7 @@
 //! | **read** | sends and feedback only | read the body with the size limit and the slow-client timeout (413 in the provider's shape / 408). Passthrough bodies stream and are never buffered. |
 //! | **extract** | sends | parse form/JSON and pull destinations, channels, account, callback ([`crate::extract`]). A body tollgate cannot understand is answered in the provider's `malformed` shape and never forwarded. |
 //! | **classify** | each scored destination | E.164 parse, country, validity, line type, carrier ([`crate::number`]). |
+//! | **enrich** | each valid scored destination, when `[lookup]` is enabled | ask the number-intelligence service within its time budget, through a cache ([`crate::lookup`]); a failure is an answer too (fail open or closed). |
 //! | **decide** | each scored destination | the engine scores with the time passed in ([`crate::policy::Engine::decide`]). |
 //! | **act** | once per send | forward unchanged, reject in the provider's dialect ([`crate::dialect`]), hold (stored durably in [`crate::hold`], then answered as the provider's "queued"), or (multi-destination routes with `partial = "drop"`) forward without the blocked destinations. Shadow mode forwards everything. |
 //! | **forward** | allowed sends, feedback, passthrough | strip hop-by-hop and `X-Tollgate-*` headers, send once, stream the answer back unchanged; 502/504 in neutral JSON when the upstream fails ([`forward`]). |
@@ -50,6 +51,8 @@ pub struct Pipeline {
     /// The decision audit log.
     pub audit: Option<AuditLog>,
     pub metrics: Arc<Metrics>,
+    /// The optional number-intelligence lookup (`[lookup]` in the policy).
+    pub lookup: Option<Arc<crate::lookup::Lookup>>,
 }
 
 impl Pipeline {

@@ -154,7 +154,14 @@ pub async fn handle(
             device: context_header(headers, forward::DEVICE),
             session: context_header(headers, forward::SESSION),
         };
-        let decision = p.engine.decide(&facts, number.as_ref(), now);
+        // Phase: enrich (optional lookup, bounded by its time budget).
+        let lookup = match (&p.lookup, &number) {
+            (Some(l), Ok(c)) if c.valid => Some(l.enrich(c.number.digits()).await),
+            _ => None,
+        };
+        let decision = p
+            .engine
+            .decide_enriched(&facts, number.as_ref(), lookup.as_ref(), now);
         verdicts.push(Verdict {
             destination,
             scored: Some(Scored { number, decision }),

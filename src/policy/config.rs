@@ -41,6 +41,9 @@ pub struct PolicyConfig {
     /// How long sends are held and what happens at the deadline.
     #[serde(default)]
     pub hold: HoldPolicy,
+    /// Optional external number intelligence (Twilio Lookup v2).
+    #[serde(default)]
+    pub lookup: crate::lookup::Config,
 }
 
 /// `[hold]` section.

@@ -50,6 +50,8 @@ pub struct Subject<'a> {
     pub send: &'a SendFacts<'a>,
     /// The classification, or why the destination is not a number at all.
     pub number: Result<&'a Classification, &'a ParseError>,
+    /// What the optional lookup service said (live traffic only).
+    pub lookup: Option<&'a crate::lookup::Outcome>,
     pub now: Timestamp,
 }
 
@@ -59,6 +61,7 @@ pub struct Policy {
     pub mode: Mode,
     pub thresholds: Thresholds,
     pub hold: HoldPolicy,
+    pub lookup: crate::lookup::Config,
     lists: layers::lists::Lists,
     number: layers::number::NumberLayer,
     geo: layers::geo::GeoLayer,
@@ -82,6 +85,7 @@ impl Policy {
             mode: cfg.mode,
             thresholds: cfg.thresholds,
             hold: cfg.hold,
+            lookup: cfg.lookup,
             lists: cfg
                 .lists
                 .build(origin.parent())
@@ -149,6 +153,9 @@ impl Policy {
                 reasons,
                 hard: false,
             };
+        }
+        if let Some(outcome) = s.lookup {
+            self.lookup.signals(outcome, &mut reasons);
         }
         self.conversion.evaluate(s, keys, counters, &mut reasons);
         self.velocity.evaluate(s, keys, counters, &mut reasons);
@@ -225,14 +232,30 @@ impl Engine {
         number: Result<&Classification, &ParseError>,
         now: Timestamp,
     ) -> Decision {
+        self.decide_enriched(send, number, None, now)
+    }
+
+    /// [`Engine::decide`] with what the optional lookup service said. Only
+    /// live traffic has lookups; everything else scores identically.
+    pub fn decide_enriched(
+        &self,
+        send: &SendFacts<'_>,
+        number: Result<&Classification, &ParseError>,
+        lookup: Option<&crate::lookup::Outcome>,
+        now: Timestamp,
+    ) -> Decision {
         let keys = self.counters.keys(send, number.ok());
         let runtime = self.runtime_lists.load();
-        let decision = self.policy.load().decide(
-            &Subject { send, number, now },
-            &keys,
-            &self.counters,
-            &runtime,
-        );
+        let subject = Subject {
+            send,
+            number,
+            lookup,
+            now,
+        };
+        let decision = self
+            .policy
+            .load()
+            .decide(&subject, &keys, &self.counters, &runtime);
         self.counters.record_send(&keys, number.ok(), now);
         decision
     }
@@ -247,12 +270,15 @@ impl Engine {
     ) -> Decision {
         let keys = self.counters.keys(send, number.ok());
         let runtime = self.runtime_lists.load();
-        self.policy.load().decide(
-            &Subject { send, number, now },
-            &keys,
-            &self.counters,
-            &runtime,
-        )
+        let subject = Subject {
+            send,
+            number,
+            lookup: None,
+            now,
+        };
+        self.policy
+            .load()
+            .decide(&subject, &keys, &self.counters, &runtime)
     }
 
     /// Replaces the run-time lists (admin API entries), at once.

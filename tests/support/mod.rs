@@ -174,9 +174,16 @@ pub struct Builder {
     shadow: bool,
     tls: bool,
     extra: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Builder {
+    /// An environment variable for the tollgate process.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
     /// `--upstream NAME=URL`.
     pub fn upstream(mut self, name: &str, url: &str) -> Self {
         self.upstreams.push((name.to_owned(), url.to_owned()));
@@ -268,7 +275,7 @@ impl Builder {
             cert = Some(c);
         }
         args.extend(self.extra);
-        Tollgate::spawn(args, dir, cert).await
+        Tollgate::spawn(args, self.env, dir, cert).await
     }
 }
 
@@ -300,9 +307,15 @@ impl Tollgate {
         Builder::default()
     }
 
-    async fn spawn(args: Vec<String>, dir: TempDir, cert: Option<TestCert>) -> Tollgate {
+    async fn spawn(
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+        dir: TempDir,
+        cert: Option<TestCert>,
+    ) -> Tollgate {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
             .args(&args)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
