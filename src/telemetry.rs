@@ -41,7 +41,9 @@ pub fn init() -> LogGuard {
     let _ = tracing_subscriber::fmt()
         .fmt_fields(JsonFields::new())
         .event_format(JsonLines {
-            stock: tracing_subscriber::fmt::format().json().with_current_span(false),
+            stock: tracing_subscriber::fmt::format()
+                .json()
+                .with_current_span(false),
         })
         .with_env_filter(filter)
         .with_writer(writer)
@@ -388,7 +390,13 @@ mod tests {
 
     #[test]
     fn escapes_like_serde_json() {
-        for s in ["plain", "q\"b\\s", "nl\nt\tcr\r", "\u{1}\u{1f}\u{8}\u{c}\u{7f}", "ünï ☎"] {
+        for s in [
+            "plain",
+            "q\"b\\s",
+            "nl\nt\tcr\r",
+            "\u{1}\u{1f}\u{8}\u{c}\u{7f}",
+            "ünï ☎",
+        ] {
             let mut out = String::new();
             json_str(&mut out, s);
             assert_eq!(out, serde_json::to_string(s).unwrap(), "{s:?}");

@@ -236,7 +236,9 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         engine.clone(),
         stop_rx.clone(),
     )));
-    tasks.push(tokio::spawn(proxy.serve(cfg.limits.clone(), stop_rx.clone())));
+    tasks.push(tokio::spawn(
+        proxy.serve(cfg.limits.clone(), stop_rx.clone()),
+    ));
     if let Some(l) = tls {
         tasks.push(tokio::spawn(l.serve(cfg.limits.clone(), stop_rx.clone())));
     }
@@ -254,9 +256,10 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         let _ = t.await;
     }
     // The audit writer gathers rows before committing: write the last ones.
-    let flushed = tokio::task::spawn_blocking(move || audit.flush(std::time::Duration::from_secs(5)))
-        .await
-        .unwrap_or(false);
+    let flushed =
+        tokio::task::spawn_blocking(move || audit.flush(std::time::Duration::from_secs(5)))
+            .await
+            .unwrap_or(false);
     if !flushed {
         tracing::warn!("the last audit rows could not be written before exit");
     }

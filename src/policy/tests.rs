@@ -445,7 +445,13 @@ fn deficit_flags_a_country_converting_far_below_its_learned_rate() {
         ng_hour(&e, &mut next, T0.plus_seconds(h * 3600), 40, 20);
     }
     let region = Region::parse("NG").unwrap();
-    let (p0, mass) = e.counters().rates.lock().unwrap().learned(region, false).unwrap();
+    let (p0, mass) = e
+        .counters()
+        .rates
+        .lock()
+        .unwrap()
+        .learned(region, false)
+        .unwrap();
     assert!((p0 - 0.5).abs() < 0.02 && mass > 200.0, "{p0} {mass}");
     // An ordinary hour: nothing.
     let h24 = T0.plus_seconds(24 * 3600);
@@ -467,7 +473,13 @@ fn deficit_flags_a_country_converting_far_below_its_learned_rate() {
     );
     // The attacked hour is not learned from.
     ng_hour(&e, &mut next, T0.plus_seconds(26 * 3600), 40, 20);
-    let (p1, _) = e.counters().rates.lock().unwrap().learned(region, false).unwrap();
+    let (p1, _) = e
+        .counters()
+        .rates
+        .lock()
+        .unwrap()
+        .learned(region, false)
+        .unwrap();
     assert!((p1 - p0).abs() < 0.01, "learned {p0} then {p1}");
 }
 
@@ -573,7 +585,15 @@ fn new_number_deficit_sees_blending_that_returning_users_dilute() {
         let mut next = 0;
         // A day of 80 returning users and 20 new numbers (half verify).
         for h in 1..25 {
-            mixed_hour(&e, &mut next, T0.plus_seconds(h * 3600), &returning, 20, 10, 0);
+            mixed_hour(
+                &e,
+                &mut next,
+                T0.plus_seconds(h * 3600),
+                &returning,
+                20,
+                10,
+                0,
+            );
         }
         let region = Region::parse("NG").unwrap();
         let rates = e.counters().rates.lock().unwrap();
@@ -617,7 +637,8 @@ fn drift_adds_up_hours_that_are_each_only_a_little_off() {
     for h in 0..48 {
         ng_hour(&e, &mut next, T0.plus_seconds(h * 3600), 20, 10);
     }
-    let probe = |e: &Engine, h: i64| decide(e, &mobile("2348555555555"), T0.plus_seconds(h * 3600 + 1));
+    let probe =
+        |e: &Engine, h: i64| decide(e, &mobile("2348555555555"), T0.plus_seconds(h * 3600 + 1));
     // A clean history carries no evidence.
     assert!(probe(&e, 48).codes().is_empty());
     // A campaign adding 8 unverified sends an hour: no single hour is far
@@ -641,7 +662,11 @@ fn drift_adds_up_hours_that_are_each_only_a_little_off() {
     for h in 60..62 {
         ng_hour(&e, &mut next, T0.plus_seconds(h * 3600), 20, 12);
     }
-    assert!(probe(&e, 62).codes().is_empty(), "{:?}", probe(&e, 62).reasons);
+    assert!(
+        probe(&e, 62).codes().is_empty(),
+        "{:?}",
+        probe(&e, 62).reasons
+    );
 }
 
 #[test]

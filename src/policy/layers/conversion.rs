@@ -379,14 +379,20 @@ impl ConversionLayer {
             if best.as_ref().is_some_and(|(w, _)| *w >= d.weight) || (d.fresh && !fresh_number) {
                 continue;
             }
-            let k = if d.fresh { keys.fresh_country } else { keys.country };
+            let k = if d.fresh {
+                keys.fresh_country
+            } else {
+                keys.country
+            };
             let Some(k) = k else { continue };
             let found = counters
                 .rates
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .evidence(region, d.fresh, s.now, d.ratio, d.hours, self.learned_min);
-            let Some((llr, hours, p0)) = found else { continue };
+            let Some((llr, hours, p0)) = found else {
+                continue;
+            };
             if llr < d.threshold {
                 continue;
             }
