@@ -161,8 +161,8 @@ http {{
 }
 
 fn start_tollgate(dir: &Path, port: u16, upstream: u16) -> Proc {
-    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/tollgate");
-    assert!(bin.exists(), "build it first: cargo build --release");
+    // Cargo builds the binary, optimised, for benchmarks.
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_tollgate"));
     let mut child = Command::new(bin)
         .args(["serve", "--shadow", "--listen"])
         .arg(format!("127.0.0.1:{port}"))
