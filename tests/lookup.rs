@@ -20,6 +20,20 @@ fn policy(on_error: &str) -> String {
     )
 }
 
+/// One Twilio send to a valid GB mobile.
+async fn send_to_gb_mobile(tg: &Tollgate) -> RawResponse {
+    raw_request(
+        tg.proxy,
+        &raw_post(
+            MESSAGES,
+            &[("Content-Type", FORM)],
+            b"To=%2B447400123456&Body=hi",
+        ),
+    )
+    .await
+    .unwrap()
+}
+
 async fn start(lookup_url: &str, api_url: &str, on_error: &str) -> Tollgate {
     Tollgate::builder()
         .policy(&policy(on_error))
@@ -37,16 +51,7 @@ async fn a_high_risk_answer_blocks_the_send_and_the_answer_is_cached() {
     let api = FakeUpstream::start().await;
     let tg = start(&lookups.url(), &api.url(), "open").await;
     for _ in 0..2 {
-        let r = raw_request(
-            tg.proxy,
-            &raw_post(
-                MESSAGES,
-                &[("Content-Type", FORM)],
-                b"To=%2B447400123456&Body=hi",
-            ),
-        )
-        .await
-        .unwrap();
+        let r = send_to_gb_mobile(&tg).await;
         assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(v["code"], 21408);
@@ -83,31 +88,13 @@ async fn a_lookup_that_is_down_fails_open_or_closed_as_the_policy_says() {
     let dead = format!("http://{}", dead_addr());
     let api = FakeUpstream::start().await;
     let open = start(&dead, &api.url(), "open").await;
-    let r = raw_request(
-        open.proxy,
-        &raw_post(
-            MESSAGES,
-            &[("Content-Type", FORM)],
-            b"To=%2B447400123456&Body=hi",
-        ),
-    )
-    .await
-    .unwrap();
+    let r = send_to_gb_mobile(&open).await;
     assert_eq!(r.status, 200);
     assert_eq!(api.count(), 1, "fail open: forwarded");
 
     let api = FakeUpstream::start().await;
     let closed = start(&dead, &api.url(), "closed").await;
-    let _ = raw_request(
-        closed.proxy,
-        &raw_post(
-            MESSAGES,
-            &[("Content-Type", FORM)],
-            b"To=%2B447400123456&Body=hi",
-        ),
-    )
-    .await
-    .unwrap();
+    let _ = send_to_gb_mobile(&closed).await;
     let d = closed.wait_decisions(1).await;
     assert!(
         d[0]["reasons"]

@@ -174,12 +174,10 @@ impl Counters {
         .into_iter()
         .flatten()
         {
-            self.short.add(k, now, 1, 1);
-            self.long.add(k, now, 1, 1);
+            self.count_send(k, now);
         }
         if let (true, Some(k)) = (fresh, keys.fresh_country) {
-            self.short.add(k, now, 1, 1);
-            self.long.add(k, now, 1, 1);
+            self.count_send(k, now);
         }
         if first_in_hour {
             for k in [keys.range3, keys.range4].into_iter().flatten() {
@@ -201,6 +199,18 @@ impl Counters {
         }
     }
 
+    /// One send under `k`, in both resolutions.
+    fn count_send(&self, k: Key, now: Timestamp) {
+        self.short.add(k, now, 1, 1);
+        self.long.add(k, now, 1, 1);
+    }
+
+    /// One conversion under `k`, in both resolutions.
+    fn count_conversion(&self, k: Key, now: Timestamp) {
+        self.conversions.add(k, now, 1, 1);
+        self.conversions_long.add(k, now, 1, 1);
+    }
+
     /// Counts one conversion.
     pub fn record_conversion(&self, keys: &Keys, now: Timestamp) {
         // The first conversion of a number not trusted yet belongs to the
@@ -219,12 +229,10 @@ impl Counters {
         .into_iter()
         .flatten()
         {
-            self.conversions.add(k, now, 1, 1);
-            self.conversions_long.add(k, now, 1, 1);
+            self.count_conversion(k, now);
         }
         if let (true, Some(k)) = (fresh, keys.fresh_country) {
-            self.conversions.add(k, now, 1, 1);
-            self.conversions_long.add(k, now, 1, 1);
+            self.count_conversion(k, now);
         }
         if let Some(region) = keys.region {
             self.rates
