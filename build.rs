@@ -85,7 +85,7 @@ fn run() -> Result<(), String> {
             rs,
             "    TerritoryData {{ id: {:?}, calling_code: {}, main_country: {}, start: {}, \
              lengths: [{}], local_only: {}, has_leading_digits: {}, same_mobile_fixed: {}, \
-             national_prefix: {:?}, national_prefix_for_parsing: {:?}, \
+             national_prefix_for_parsing: {:?}, \
              national_prefix_transform_rule: {:?}, international_prefix: {:?}, \
              examples: [{}] }},",
             t.id,
@@ -96,7 +96,6 @@ fn run() -> Result<(), String> {
             t.descs[0].as_ref().map_or(0, |d| d.local_only),
             !t.leading_digits.is_empty(),
             same_mobile_fixed,
-            t.national_prefix,
             t.national_prefix_for_parsing,
             t.national_prefix_transform_rule,
             t.international_prefix,

@@ -35,7 +35,6 @@ pub struct Territory {
     pub calling_code: u16,
     pub main_country: bool,
     pub leading_digits: String,
-    pub national_prefix: String,
     pub national_prefix_for_parsing: String,
     pub national_prefix_transform_rule: String,
     pub international_prefix: String,
@@ -147,7 +146,6 @@ pub fn read(xml: &str) -> Result<Vec<Territory>, String> {
             calling_code,
             main_country: attr("mainCountryForCode") == "true",
             leading_digits: attr("leadingDigits"),
-            national_prefix,
             national_prefix_for_parsing: npp,
             national_prefix_transform_rule: t
                 .attribute("nationalPrefixTransformRule")

@@ -23,9 +23,6 @@ pub(crate) struct TerritoryData {
     /// fixedLine and mobile patterns are identical (libphonenumber's
     /// `sameMobileAndFixedLinePattern`).
     pub same_mobile_fixed: bool,
-    /// Kept for formatting national numbers (not needed to classify).
-    #[allow(dead_code)]
-    pub national_prefix: &'static str,
     /// `nationalPrefixForParsing`, defaulting to `nationalPrefix`.
     pub national_prefix_for_parsing: &'static str,
     pub national_prefix_transform_rule: &'static str,

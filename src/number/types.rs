@@ -210,18 +210,21 @@ impl E164 {
     /// Masked for logs: `+234********78` (the calling-code digits are not known
     /// here, so the first three digits and the last two are kept).
     pub fn masked(&self) -> String {
-        let d = self.digits();
-        let keep_head = d.len().min(3);
-        let keep_tail = 2.min(d.len().saturating_sub(keep_head));
-        let mut s = String::with_capacity(d.len() + 1);
-        s.push('+');
-        s.push_str(&d[..keep_head]);
-        for _ in 0..d.len() - keep_head - keep_tail {
-            s.push('*');
-        }
-        s.push_str(&d[d.len() - keep_tail..]);
-        s
+        mask(self.digits(), 3)
     }
+}
+
+/// `+`, the first `head` digits, stars, and the last two digits (fewer when
+/// the number is too short to show them all).
+fn mask(digits: &str, head: usize) -> String {
+    let head = head.min(digits.len());
+    let tail = 2.min(digits.len() - head);
+    let mut s = String::with_capacity(digits.len() + 1);
+    s.push('+');
+    s.push_str(&digits[..head]);
+    s.extend(std::iter::repeat('*').take(digits.len() - head - tail));
+    s.push_str(&digits[digits.len() - tail..]);
+    s
 }
 
 impl fmt::Debug for E164 {
@@ -251,21 +254,10 @@ pub struct Classification {
 impl Classification {
     /// Masked for logs: calling code and last two digits (`+234*******78`).
     pub fn masked(&self) -> String {
-        let d = self.number.digits();
-        let cc = if self.calling_code == 0 {
-            0
-        } else {
-            self.calling_code.to_string().len()
+        let cc_digits = match self.calling_code {
+            0 => 0,
+            cc => cc.to_string().len(),
         };
-        let head = cc.min(d.len());
-        let tail = 2.min(d.len() - head);
-        let mut s = String::with_capacity(d.len() + 1);
-        s.push('+');
-        s.push_str(&d[..head]);
-        for _ in 0..d.len() - head - tail {
-            s.push('*');
-        }
-        s.push_str(&d[d.len() - tail..]);
-        s
+        mask(self.number.digits(), cc_digits)
     }
 }

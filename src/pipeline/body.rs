@@ -1,41 +1,86 @@
 //! Phase: read. Bounded, timed reads of request bodies, and body helpers.
 
-use std::time::Duration;
-
 use bytes::Bytes;
-use http::Response;
+use http::{HeaderMap, Response, StatusCode};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 
+use crate::config::Limits;
+use crate::dialect::neutral_error;
 use crate::upstream::{BoxError, ProxyBody};
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     /// Larger than the limit (declared or actual).
+    #[error("the body is larger than the limit")]
     TooLarge,
     /// The client did not finish sending in time.
+    #[error("the client did not send the body in time")]
     Timeout,
     /// The connection failed mid-body.
+    #[error("the body could not be read: {0}")]
     Io(String),
 }
 
-/// Reads a whole body, refusing more than `limit` bytes and giving up after
-/// `timeout`: a slow client cannot hold a send (or tollgate's memory) open.
+impl ReadError {
+    /// tollgate's own answer, in neutral JSON. (Send routes answer
+    /// `TooLarge` in the provider's shape instead.)
+    pub fn answer(&self) -> Response<ProxyBody> {
+        let (status, code, message) = match self {
+            ReadError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "the request body is too large",
+            ),
+            ReadError::Timeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request body was not received in time",
+            ),
+            ReadError::Io(_) => (
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "the request body could not be read",
+            ),
+        };
+        bytes_response(neutral_error(status, code, message))
+    }
+}
+
+/// Reads a whole body, refusing more than the body limit and giving up
+/// after the body timeout: a slow client cannot hold a send (or tollgate's
+/// memory) open. A declared `Content-Length` over the limit is refused
+/// before reading anything.
 pub async fn read(
     body: Incoming,
-    declared_len: Option<u64>,
-    limit: usize,
-    timeout: Duration,
+    headers: &HeaderMap,
+    limits: &Limits,
 ) -> Result<Bytes, ReadError> {
-    if declared_len.is_some_and(|n| n > limit as u64) {
+    let limit = limits.max_body_bytes;
+    if declared_len(headers).is_some_and(|n| n > limit as u64) {
         return Err(ReadError::TooLarge);
     }
-    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
+    match tokio::time::timeout(
+        limits.body_read_timeout(),
+        Limited::new(body, limit).collect(),
+    )
+    .await
+    {
         Err(_) => Err(ReadError::Timeout),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(ReadError::TooLarge),
         Ok(Err(e)) => Err(ReadError::Io(e.to_string())),
     }
+}
+
+/// A response from upstream parts whose body tollgate rewrote: the
+/// `Content-Length` is the new body's.
+pub fn rewritten(mut parts: http::response::Parts, body: Bytes) -> Response<ProxyBody> {
+    parts.headers.insert(
+        http::header::CONTENT_LENGTH,
+        http::HeaderValue::from(body.len()),
+    );
+    Response::from_parts(parts, full(body))
 }
 
 /// A complete body.
@@ -50,7 +95,7 @@ pub fn bytes_response(resp: Response<Bytes>) -> Response<ProxyBody> {
 }
 
 /// The `Content-Length` a request declares, if any.
-pub fn declared_len(headers: &http::HeaderMap) -> Option<u64> {
+fn declared_len(headers: &http::HeaderMap) -> Option<u64> {
     headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

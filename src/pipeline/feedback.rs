@@ -8,10 +8,9 @@ use http::request::Parts;
 use http::Response;
 use hyper::body::Incoming;
 
-use super::body::{self, bytes_response, ReadError};
+use super::body;
 use super::{forward, Pipeline};
 use crate::clock::Timestamp;
-use crate::dialect::neutral_error;
 use crate::extract::Body;
 use crate::route::FeedbackRoute;
 use crate::upstream::ProxyBody;
@@ -27,36 +26,9 @@ pub async fn handle(
     now: Timestamp,
 ) -> Response<ProxyBody> {
     let started = Instant::now();
-    let bytes = match body::read(
-        incoming,
-        body::declared_len(&parts.headers),
-        p.limits.max_body_bytes,
-        p.limits.body_read_timeout(),
-    )
-    .await
-    {
+    let bytes = match body::read(incoming, &parts.headers, &p.limits).await {
         Ok(b) => b,
-        Err(ReadError::TooLarge) => {
-            return bytes_response(neutral_error(
-                http::StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                "the request body is too large",
-            ))
-        }
-        Err(ReadError::Timeout) => {
-            return bytes_response(neutral_error(
-                http::StatusCode::REQUEST_TIMEOUT,
-                "request_timeout",
-                "the request body was not received in time",
-            ))
-        }
-        Err(ReadError::Io(_)) => {
-            return bytes_response(neutral_error(
-                http::StatusCode::BAD_REQUEST,
-                "bad_request",
-                "the request body could not be read",
-            ))
-        }
+        Err(e) => return e.answer(),
     };
     let spec = &route.spec;
     let content_type = parts

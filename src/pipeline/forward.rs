@@ -153,7 +153,22 @@ pub async fn streaming(
     parts: Parts,
     body: Incoming,
 ) -> Response<ProxyBody> {
-    let body = body.map_err(|e| -> BoxError { Box::new(e) }).boxed();
+    forward(
+        p,
+        upstream,
+        parts,
+        body.map_err(|e| -> BoxError { Box::new(e) }).boxed(),
+    )
+    .await
+}
+
+/// Sends once and streams the answer back.
+async fn forward(
+    p: &Pipeline,
+    upstream: &Upstream,
+    parts: Parts,
+    body: ProxyBody,
+) -> Response<ProxyBody> {
     match upstream_request(upstream, parts, body) {
         Err(e) => bad_request_uri(&e),
         Ok(req) => match send(p, upstream, req).await {
@@ -188,13 +203,7 @@ pub async fn buffered(
     parts: Parts,
     body: Bytes,
 ) -> Response<ProxyBody> {
-    match upstream_request(upstream, parts, super::full(body)) {
-        Err(e) => bad_request_uri(&e),
-        Ok(req) => match send(p, upstream, req).await {
-            Ok(resp) => client_response(resp),
-            Err(e) => upstream_failure(&e),
-        },
-    }
+    forward(p, upstream, parts, super::full(body)).await
 }
 
 /// A buffered request whose answer is also read whole (feedback endpoints,

@@ -7,14 +7,14 @@ use base64::Engine as _;
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use http::request::Parts;
-use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use http::{HeaderMap, Response};
 use hyper::body::Incoming;
 
 use super::body::{self, bytes_response, ReadError};
 use super::forward::{self, context_header};
 use super::Pipeline;
 use crate::clock::Timestamp;
-use crate::dialect::{neutral_error, HeldContext, RejectContext};
+use crate::dialect::{HeldContext, RejectContext};
 use crate::extract::{self, rewrite_field, Body, Destination};
 use crate::hold::HoldInput;
 use crate::number::{Classification, ParseError};
@@ -74,35 +74,15 @@ pub async fn handle(
     let path_account = var(vars, "account");
 
     // Phase: read.
-    let limits = &p.limits;
-    let bytes = match body::read(
-        incoming,
-        body::declared_len(&parts.headers),
-        limits.max_body_bytes,
-        limits.body_read_timeout(),
-    )
-    .await
-    {
+    let bytes = match body::read(incoming, &parts.headers, &p.limits).await {
         Ok(b) => b,
         Err(ReadError::TooLarge) => {
-            tracing::info!(route = %route.id, limit = limits.max_body_bytes, "send body too large");
+            tracing::info!(route = %route.id, limit = p.limits.max_body_bytes, "send body too large");
             return reject(route, &spec.answers.too_large, "", "");
         }
-        Err(ReadError::Timeout) => {
-            tracing::info!(route = %route.id, "client too slow sending the body");
-            return bytes_response(neutral_error(
-                StatusCode::REQUEST_TIMEOUT,
-                "request_timeout",
-                "the request body was not received in time",
-            ));
-        }
-        Err(ReadError::Io(e)) => {
+        Err(e) => {
             tracing::info!(route = %route.id, error = %e, "client body read failed");
-            return bytes_response(neutral_error(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                "the request body could not be read",
-            ));
+            return e.answer();
         }
     };
 
@@ -375,7 +355,7 @@ async fn drop_blocked(
     };
     parts.headers.remove(CONTENT_LENGTH);
     let limit = p.limits.max_body_bytes.max(1 << 20);
-    let (mut resp_parts, resp_body) =
+    let (resp_parts, resp_body) =
         match forward::buffered_read(p, &route.upstream, parts, Bytes::from(body), limit).await {
             Ok(r) => r,
             Err(resp) => return resp,
@@ -386,11 +366,7 @@ async fn drop_blocked(
         None
     };
     let out = merged.map(Bytes::from).unwrap_or(resp_body);
-    resp_parts.headers.remove(CONTENT_LENGTH);
-    if let Ok(v) = HeaderValue::from_str(&out.len().to_string()) {
-        resp_parts.headers.insert(CONTENT_LENGTH, v);
-    }
-    Response::from_parts(resp_parts, super::full(out))
+    body::rewritten(resp_parts, out)
 }
 
 /// A path variable's value.

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use http::request::Parts;
-use http::{HeaderValue, Response};
+use http::Response;
 use hyper::body::Incoming;
 
 use super::body::bytes_response;
@@ -43,7 +43,7 @@ pub async fn handle(
                 return forward::streaming(p, &route.upstream, parts, body).await;
             };
             parts.uri = uri;
-            let (mut rp, answer) = match forward::buffered_read(
+            let (rp, answer) = match forward::buffered_read(
                 p,
                 &route.upstream,
                 parts,
@@ -59,11 +59,7 @@ pub async fn handle(
                 .show_as(&answer, real, &id)
                 .map(Bytes::from)
                 .unwrap_or(answer);
-            rp.headers.remove(http::header::CONTENT_LENGTH);
-            if let Ok(v) = HeaderValue::from_str(&shown.len().to_string()) {
-                rp.headers.insert(http::header::CONTENT_LENGTH, v);
-            }
-            Response::from_parts(rp, super::full(shown))
+            super::body::rewritten(rp, shown)
         }
         (HeldState::Rejected | HeldState::Expired | HeldState::Failed, _) => {
             let failed = dialect.failed_view(

@@ -70,6 +70,19 @@ pub struct Keys {
 }
 
 impl Keys {
+    /// The aggregates of the number that sends and conversions are both
+    /// counted under: conversion rates divide one by the other, so both
+    /// sides must use exactly this set.
+    pub fn number_aggregates(&self) -> [Option<Key>; 5] {
+        [
+            self.range3,
+            self.range4,
+            self.carrier,
+            self.country,
+            self.line_type,
+        ]
+    }
+
     pub fn get(&self, kind: Kind) -> Option<Key> {
         match kind {
             Kind::Number => self.number,
@@ -160,19 +173,12 @@ impl Counters {
         if let Some(k) = keys.number {
             first_in_hour = self.numbers.add(k, now, 1, 6) == 0;
         }
-        for k in [
-            keys.range3,
-            keys.range4,
-            keys.carrier,
-            keys.country,
-            keys.line_type,
-            keys.account,
-            keys.client_ip,
-            keys.device,
-            keys.session,
-        ]
-        .into_iter()
-        .flatten()
+        let context = [keys.account, keys.client_ip, keys.device, keys.session];
+        for k in keys
+            .number_aggregates()
+            .into_iter()
+            .chain(context)
+            .flatten()
         {
             self.count_send(k, now);
         }
@@ -219,16 +225,7 @@ impl Counters {
         if let Some(k) = keys.number {
             self.trusted.add(k, now, 1, 1);
         }
-        for k in [
-            keys.range3,
-            keys.range4,
-            keys.carrier,
-            keys.country,
-            keys.line_type,
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for k in keys.number_aggregates().into_iter().flatten() {
             self.count_conversion(k, now);
         }
         if let (true, Some(k)) = (fresh, keys.fresh_country) {

@@ -245,19 +245,23 @@ impl Engine {
         now: Timestamp,
     ) -> Decision {
         let keys = self.counters.keys(send, number.ok());
-        let runtime = self.runtime_lists.load();
         let subject = Subject {
             send,
             number,
             lookup,
             now,
         };
-        let decision = self
-            .policy
-            .load()
-            .decide(&subject, &keys, &self.counters, &runtime);
+        let decision = self.score(&subject, &keys);
         self.counters.record_send(&keys, number.ok(), now);
         decision
+    }
+
+    /// The current policy and run-time lists applied to one subject.
+    fn score(&self, subject: &Subject<'_>, keys: &Keys) -> Decision {
+        let runtime = self.runtime_lists.load();
+        self.policy
+            .load()
+            .decide(subject, keys, &self.counters, &runtime)
     }
 
     /// Scores without counting the attempt: `explain` must not change what
@@ -269,16 +273,13 @@ impl Engine {
         now: Timestamp,
     ) -> Decision {
         let keys = self.counters.keys(send, number.ok());
-        let runtime = self.runtime_lists.load();
         let subject = Subject {
             send,
             number,
             lookup: None,
             now,
         };
-        self.policy
-            .load()
-            .decide(&subject, &keys, &self.counters, &runtime)
+        self.score(&subject, &keys)
     }
 
     /// Replaces the run-time lists (admin API entries), at once.
