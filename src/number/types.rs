@@ -160,46 +160,6 @@ impl E164 {
         })
     }
 
-    /// Accepts `+CC…`, `00CC…` and bare international digits; ignores the
-    /// separators people and SDKs put in (space, `-`, `.`, `(`, `)`).
-    /// Lexical parse only (no metadata): list entries use it; traffic goes
-    /// through `Classifier::parse`, the full parse.
-    pub(crate) fn parse_international(
-        input: &str,
-        _region: Option<Region>,
-    ) -> Result<E164, ParseError> {
-        let s = input.trim();
-        let s = s
-            .strip_prefix('+')
-            .or_else(|| s.strip_prefix("00"))
-            .unwrap_or(s);
-        let mut out = [0u8; 15];
-        let mut len = 0usize;
-        for c in s.bytes() {
-            match c {
-                b'0'..=b'9' => {
-                    if len == out.len() {
-                        return Err(ParseError::TooLong);
-                    }
-                    out[len] = c;
-                    len += 1;
-                }
-                b' ' | b'-' | b'.' | b'(' | b')' => {}
-                _ => return Err(ParseError::InvalidCharacters),
-            }
-        }
-        if len == 0 {
-            return Err(ParseError::Empty);
-        }
-        if len < 4 {
-            return Err(ParseError::TooShort);
-        }
-        Ok(E164 {
-            digits: out,
-            len: len as u8,
-        })
-    }
-
     /// The number less its last `n` digits: the range key used by velocity
     /// and conversion counters (n = 3 and n = 4).
     pub fn range(&self, n: usize) -> &str {

@@ -93,6 +93,29 @@ fn allow_list_beats_deny_range_and_country_deny_is_a_geo_refusal() {
 }
 
 #[test]
+fn list_numbers_are_normalised_like_traffic_and_ranges_match_at_any_length() {
+    // A trunk prefix typed after the country code, and separators: the
+    // entry must still match the number as traffic normalises it.
+    let e = engine(&format!(
+        "{QUIET}[lists.deny]\nnumbers = [\"+44 07700 900123\"]\nranges = [\"+4477009001\", \"23480\", \"+1415555\"]\n"
+    ));
+    let d = decide(&e, &class("447700900123", "GB", LineType::Mobile), T0);
+    assert_eq!(codes(&d), ["lists.deny_number"]);
+    for (digits, region) in [
+        ("447700900199", "GB"),
+        ("2348031234567", "NG"),
+        ("14155550100", "US"),
+    ] {
+        let d = decide(&e, &class(digits, region, LineType::Mobile), T0);
+        assert_eq!(codes(&d), ["lists.deny_range"], "{digits}");
+    }
+    for (digits, region) in [("447700900200", "GB"), ("2348131234567", "NG")] {
+        let d = decide(&e, &class(digits, region, LineType::Mobile), T0);
+        assert_eq!(d.action, Action::Allow, "{digits}");
+    }
+}
+
+#[test]
 fn geo_permitted_list_tiers_and_hourly_caps() {
     let e = engine(&format!(
         "{QUIET}[geo]\npermitted = [\"NG\", \"GB\"]\ncap_weight = 70\n[geo.tiers]\nhigh = [\"NG\"]\n[geo.tier_weights]\nhigh = 20\n[geo.caps]\nGB = {{ per_hour = 3 }}\n"

@@ -11,13 +11,19 @@
 //! allow  number  +447700900123
 //! hold   country NG
 //! ```
+//!
+//! Numbers are normalised as live traffic is (the classifier's parse, which
+//! strips a trunk prefix written after the country code: `+44 07700 900123`
+//! is `+447700900123`), so an entry matches however it was typed. Ranges
+//! are digit prefixes taken literally; a deny list of thousands of ranges
+//! costs one set probe per prefix length, not a scan.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::number::{Region, E164};
+use crate::number::{Classifier, Region};
 use crate::policy::{Action, Decision, Reason, RejectClass, Subject};
 
 /// `[lists]` section.
@@ -48,8 +54,31 @@ pub struct Entries {
 #[derive(Debug, Default)]
 struct Compiled {
     numbers: HashSet<String>,
-    ranges: Vec<String>,
+    ranges: Ranges,
     countries: HashSet<Region>,
+}
+
+/// Digit prefixes, probed by length.
+#[derive(Debug, Default)]
+struct Ranges {
+    prefixes: HashSet<String>,
+    /// Shortest and longest prefix: the lengths worth probing.
+    lengths: (usize, usize),
+}
+
+impl Ranges {
+    fn new(prefixes: HashSet<String>) -> Ranges {
+        let lengths = prefixes.iter().fold((usize::MAX, 0), |(lo, hi), p| {
+            (lo.min(p.len()), hi.max(p.len()))
+        });
+        Ranges { prefixes, lengths }
+    }
+
+    fn contains_prefix_of(&self, digits: &str) -> bool {
+        let (lo, hi) = self.lengths;
+        (lo..=hi.min(digits.len()))
+            .any(|n| digits.get(..n).is_some_and(|p| self.prefixes.contains(p)))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -60,11 +89,15 @@ pub struct Lists {
 }
 
 impl Entries {
-    fn compile(&self, which: &str) -> Result<Compiled, String> {
-        let digits = |kind: &str, s: &str| {
-            E164::parse_international(s, None)
+    fn compile(&self, which: &str, classifier: Option<&Classifier>) -> Result<Compiled, String> {
+        let digits = |s: &str| {
+            let parsed = match classifier {
+                Some(c) => c.parse(s, None),
+                None => return Err(format!("lists.{which}.numbers: no number classifier")),
+            };
+            parsed
                 .map(|n| n.digits().to_owned())
-                .map_err(|e| format!("lists.{which}.{kind}: `{s}`: {e}"))
+                .map_err(|e| format!("lists.{which}.numbers: `{s}`: {e}"))
         };
         let ranges = self
             .ranges
@@ -84,9 +117,9 @@ impl Entries {
             numbers: self
                 .numbers
                 .iter()
-                .map(|n| digits("numbers", n))
+                .map(|n| digits(n))
                 .collect::<Result<_, _>>()?,
-            ranges,
+            ranges: Ranges::new(ranges),
             countries: self
                 .countries
                 .iter()
@@ -161,10 +194,17 @@ impl Config {
                 }
             }
         }
+        // Built only when there are numbers to normalise (a few ms).
+        let classifier = if [&allow, &deny, &hold].iter().any(|e| !e.numbers.is_empty()) {
+            Some(Classifier::try_embedded().map_err(|e| format!("lists: {e}"))?)
+        } else {
+            None
+        };
+        let c = classifier.as_ref();
         Ok(Lists {
-            allow: allow.compile("allow")?,
-            deny: deny.compile("deny")?,
-            hold: hold.compile("hold")?,
+            allow: allow.compile("allow", c)?,
+            deny: deny.compile("deny", c)?,
+            hold: hold.compile("hold", c)?,
         })
     }
 }
@@ -182,7 +222,7 @@ impl Compiled {
         if self.numbers.contains(d) {
             return Some(Hit::Number);
         }
-        if self.ranges.iter().any(|r| d.starts_with(r.as_str())) {
+        if self.ranges.contains_prefix_of(d) {
             return Some(Hit::Range);
         }
         c.region
