@@ -10,14 +10,27 @@ use crate::backtest::Prices;
 use crate::policy::EMBEDDED_DEFAULT;
 use crate::simulate::evaluate::{self, Plan};
 
+/// A comma-separated seed list, possibly empty.
+#[derive(Clone, Debug)]
+struct Seeds(Vec<u64>);
+
+fn seed_list(s: &str) -> Result<Seeds, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| t.parse().map_err(|e| format!("`{t}`: {e}")))
+        .collect::<Result<_, _>>()
+        .map(Seeds)
+}
+
 #[derive(clap::Args)]
 pub struct Args {
-    /// Seeds of the tuning set.
-    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
-    seeds: Vec<u64>,
-    /// Seeds of the held-out set (pass an empty string to skip it).
-    #[arg(long, value_delimiter = ',', default_value = "101,102,103")]
-    held_out_seeds: Vec<u64>,
+    /// Seeds of the tuning set (comma-separated; an empty string skips it).
+    #[arg(long, default_value = "1,2,3", value_parser = seed_list)]
+    seeds: Seeds,
+    /// Seeds of the held-out set (comma-separated; an empty string skips it).
+    #[arg(long, default_value = "101,102,103", value_parser = seed_list)]
+    held_out_seeds: Seeds,
     /// Policy file (default: the embedded `policies/default.toml`).
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
@@ -64,8 +77,8 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     let plan = Plan {
-        seeds: args.seeds,
-        held_out_seeds: args.held_out_seeds,
+        seeds: args.seeds.0,
+        held_out_seeds: args.held_out_seeds.0,
         days: args.days,
         attack_day: args.attack_day,
         daily_sessions: args.daily_sessions,

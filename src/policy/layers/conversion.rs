@@ -61,10 +61,14 @@ pub struct Config {
 /// hours back, firing at `threshold` (nats; 7 is odds of about 1000 to 1).
 /// Where a window needs one stretch to be far off, this adds up many hours
 /// that are each only a little off: a campaign adding a sixth to a small
-/// country's volume shows within half a day, not at its end. Confirmed by
-/// the last `recent` stretch (sends older than `grace`) still converting
-/// under `recent_ratio` × the learned rate, so it lets go soon after a
-/// campaign ends.
+/// country's volume shows within half a day, not at its end.
+///
+/// Once fired it stays on while the evidence stays above `release`
+/// (hysteresis: an hour that converts a little better than the campaign's
+/// average does not let half of it through), and the evidence is capped at
+/// `cap`, so that a long campaign is let go within hours of its end.
+/// Optionally confirmed by the last `recent` stretch (sends older than
+/// `grace`) still converting under `recent_ratio` × the learned rate.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Drift {
@@ -76,13 +80,27 @@ pub struct Drift {
     pub ratio: f64,
     /// Log-likelihood ratio at which it fires.
     pub threshold: f64,
+    /// Evidence under which a fired drift lets go (default: `threshold`,
+    /// no hysteresis).
+    #[serde(default)]
+    pub release: Option<f64>,
+    /// Most evidence kept (default: unbounded).
+    #[serde(default)]
+    pub cap: Option<f64>,
     /// Whole hours looked back, 1 to 48.
     pub hours: u32,
     pub weight: u32,
-    /// The confirmation window (5m to 24h) and its grace.
-    pub recent: Span,
+    /// The optional confirmation window (5m to 24h) and its grace.
+    #[serde(default)]
+    pub recent: Option<Span>,
+    #[serde(default = "ten_minutes")]
     pub grace: Span,
+    #[serde(default = "one")]
     pub recent_ratio: f64,
+}
+
+fn ten_minutes() -> Span {
+    Span(600)
 }
 
 /// Fewer than `below` conversions per send, over at least `min_sends`
@@ -198,13 +216,25 @@ struct CompiledDeficit {
 #[derive(Debug)]
 struct CompiledDrift {
     fresh: bool,
-    ratio: f64,
-    threshold: f64,
-    hours: u32,
+    cusum: Cusum,
     weight: u32,
-    recent: u32,
-    grace: u32,
-    recent_ratio: f64,
+    /// Confirmation: window, grace, ratio.
+    recent: Option<(u32, u32, f64)>,
+}
+
+/// The parameters of one drift's CUSUM.
+#[derive(Debug, Clone, Copy)]
+pub struct Cusum {
+    /// The alternative: converting at `ratio` × the learned rate.
+    pub ratio: f64,
+    /// Fires at this much evidence (nats)…
+    pub threshold: f64,
+    /// …and, once fired, stays on down to this much.
+    pub release: f64,
+    /// Evidence is never above this.
+    pub cap: f64,
+    /// Whole hours looked back.
+    pub hours: u32,
 }
 
 #[derive(Debug)]
@@ -298,26 +328,36 @@ impl Config {
             .drifts
             .iter()
             .map(|d| {
-                let (recent, grace) =
-                    window_and_grace("conversion.drifts", d.recent, d.grace)?;
+                let recent = match d.recent {
+                    None => None,
+                    Some(r) => {
+                        let (r, g) = window_and_grace("conversion.drifts", r, d.grace)?;
+                        Some((r, g, d.recent_ratio))
+                    }
+                };
+                let release = d.release.unwrap_or(d.threshold);
+                let cap = d.cap.unwrap_or(f64::INFINITY);
                 if !(d.ratio > 0.0 && d.ratio < 1.0)
                     || !(0.0..=1.0).contains(&d.recent_ratio)
                     || !(d.threshold > 0.0)
+                    || !(release > 0.0 && release <= d.threshold && cap >= d.threshold)
                     || !(1..=HISTORY_HOURS as u32).contains(&d.hours)
                 {
                     return Err(format!(
-                        "conversion.drifts: need 0 < ratio < 1, 0 <= recent_ratio <= 1, threshold > 0, 1 <= hours <= {HISTORY_HOURS}"
+                        "conversion.drifts: need 0 < ratio < 1, 0 <= recent_ratio <= 1, 0 < release <= threshold <= cap, 1 <= hours <= {HISTORY_HOURS}"
                     ));
                 }
                 Ok(CompiledDrift {
                     fresh: d.numbers == Slice::New,
-                    ratio: d.ratio,
-                    threshold: d.threshold,
-                    hours: d.hours,
+                    cusum: Cusum {
+                        ratio: d.ratio,
+                        threshold: d.threshold,
+                        release,
+                        cap,
+                        hours: d.hours,
+                    },
                     weight: d.weight,
                     recent,
-                    grace,
-                    recent_ratio: d.recent_ratio,
                 })
             })
             .collect::<Result<_, String>>()?;
@@ -389,25 +429,31 @@ impl ConversionLayer {
                 .rates
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .evidence(region, d.fresh, s.now, d.ratio, d.hours, self.learned_min);
-            let Some((llr, hours, p0)) = found else {
+                .evidence(region, d.fresh, s.now, &d.cusum, self.learned_min);
+            let Some(Evidence {
+                llr,
+                on: true,
+                hours,
+                p0,
+            }) = found
+            else {
                 continue;
             };
-            if llr < d.threshold {
-                continue;
-            }
-            let rn = counters.matured_sends(k, s.now, d.recent, d.grace);
-            let rc = counters.conversions_within(k, s.now, d.recent);
-            if rn == 0 || f64::from(rc) >= d.recent_ratio * p0 * f64::from(rn) {
-                continue;
+            let mut confirmed = String::new();
+            if let Some((recent, grace, ratio)) = d.recent {
+                let rn = counters.matured_sends(k, s.now, recent, grace);
+                let rc = counters.conversions_within(k, s.now, recent);
+                if rn == 0 || f64::from(rc) >= ratio * p0 * f64::from(rn) {
+                    continue;
+                }
+                confirmed = format!("; the last {}: {rc} of {rn}", human(recent));
             }
             let what = if d.fresh { "new numbers of " } else { "" };
             best = Some((
                 d.weight,
                 format!(
-                    "sends to {what}{region} have converted under their usual {:.0}% for the last {hours} h (evidence {llr:.1}); the last {}: {rc} of {rn}",
+                    "sends to {what}{region} have converted under their usual {:.0}% for the last {hours} h (evidence {llr:.1}){confirmed}",
                     p0 * 100.0,
-                    human(d.recent)
                 ),
             ));
         }
@@ -520,6 +566,19 @@ struct Rate {
     history: [(i64, u32, u32); HISTORY_HOURS],
 }
 
+/// What a drift's CUSUM says at one moment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evidence {
+    /// Log-likelihood ratio (nats).
+    pub llr: f64,
+    /// Fired and not yet released.
+    pub on: bool,
+    /// Hours since the evidence last was nil.
+    pub hours: u32,
+    /// The learned rate judged against.
+    pub p0: f64,
+}
+
 /// Whole hours of per-country history kept for drifts.
 pub const HISTORY_HOURS: usize = 48;
 
@@ -605,41 +664,43 @@ impl ConversionRates {
         }
     }
 
-    /// CUSUM of the whole hours before `now` (up to `hours` back): the
-    /// largest log-likelihood ratio, over the stretches ending with the
-    /// last whole hour, of converting at `ratio` × the learned rate rather
-    /// than at it. With the stretch's length in hours and the learned rate;
-    /// `None` while the learned rate rests on fewer than `min_mass` sends.
+    /// The CUSUM of the whole hours before `now` (up to `hours` back) of
+    /// the log-likelihood ratio of converting at `ratio` × the learned rate
+    /// rather than at it, run oldest hour first with the drift's hysteresis
+    /// and cap. `None` while the learned rate rests on fewer than
+    /// `min_mass` sends.
     pub fn evidence(
         &self,
         region: Region,
         fresh: bool,
         now: Timestamp,
-        ratio: f64,
-        hours: u32,
+        c: &Cusum,
         min_mass: f64,
-    ) -> Option<(f64, u32, f64)> {
+    ) -> Option<Evidence> {
         let r = self.countries.get(&(region, fresh))?;
         let (p0, mass) = self.learned(region, fresh)?;
         if mass < min_mass || p0 <= 0.0 || p0 >= 1.0 {
             return None;
         }
-        let p1 = ratio * p0;
-        let (a, b) = (ratio.ln(), ((1.0 - p1) / (1.0 - p0)).ln());
+        let p1 = c.ratio * p0;
+        let (a, b) = (c.ratio.ln(), ((1.0 - p1) / (1.0 - p0)).ln());
         let current = now.millis().div_euclid(3_600_000);
-        let (mut sum, mut best, mut span) = (0.0f64, 0.0f64, 0u32);
-        for back in 1..=i64::from(hours) {
-            let Some((n, c)) = r.hour_counts(current - back) else {
+        let mut e = Evidence {
+            llr: 0.0,
+            on: false,
+            hours: 0,
+            p0,
+        };
+        for back in (1..=i64::from(c.hours)).rev() {
+            let Some((n, k)) = r.hour_counts(current - back) else {
                 continue;
             };
-            let (n, c) = (f64::from(n), f64::from(c.min(n)));
-            sum += c * a + (n - c) * b;
-            if sum > best {
-                best = sum;
-                span = back as u32;
-            }
+            let (n, k) = (f64::from(n), f64::from(k.min(n)));
+            e.llr = (e.llr + k * a + (n - k) * b).clamp(0.0, c.cap);
+            e.hours = if e.llr > 0.0 { e.hours + 1 } else { 0 };
+            e.on = e.llr >= if e.on { c.release } else { c.threshold };
         }
-        Some((best, span, p0))
+        Some(e)
     }
 
     /// The learned rate and the (decayed) number of sends it rests on, of
@@ -647,5 +708,82 @@ impl ConversionRates {
     pub fn learned(&self, region: Region, fresh: bool) -> Option<(f64, f64)> {
         let r = self.countries.get(&(region, fresh))?;
         (r.learned_sends > 0.0).then(|| (r.learned_conversions / r.learned_sends, r.learned_sends))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR_MS: i64 = 3_600_000;
+
+    /// A country with 100 sends an hour converting at 80% for a week, then
+    /// `campaign` hours (sends, conversions); returns the rates and the
+    /// hour after the last.
+    fn history(campaign: &[(u32, u32)]) -> (ConversionRates, Timestamp) {
+        let mut rates = ConversionRates::default();
+        let ng = Region::parse("NG").expect("NG");
+        let mut hour = 480_000i64;
+        for _ in 0..168 {
+            rates.observe(ng, true, Timestamp(hour * HOUR_MS), 100, 80);
+            hour += 1;
+        }
+        for &(n, c) in campaign {
+            rates.observe(ng, true, Timestamp(hour * HOUR_MS), n, c);
+            hour += 1;
+        }
+        // An event in the next hour folds the last one in.
+        rates.observe(ng, true, Timestamp(hour * HOUR_MS), 0, 0);
+        (rates, Timestamp(hour * HOUR_MS + 60_000))
+    }
+
+    fn cusum(release: f64, cap: f64) -> Cusum {
+        Cusum {
+            ratio: 0.8,
+            threshold: 7.0,
+            release,
+            cap,
+            hours: 24,
+        }
+    }
+
+    fn evidence(campaign: &[(u32, u32)], c: &Cusum) -> Evidence {
+        let (rates, now) = history(campaign);
+        let ng = Region::parse("NG").expect("NG");
+        rates
+            .evidence(ng, true, now, c, 500.0)
+            .expect("a learned rate")
+    }
+
+    #[test]
+    fn a_drift_fires_on_hours_that_are_each_only_a_little_off() {
+        // 70% instead of 80%: no single hour is far off.
+        let quiet = evidence(&[(100, 80); 6], &cusum(7.0, f64::INFINITY));
+        assert!(!quiet.on && quiet.llr == 0.0, "{quiet:?}");
+        let e = evidence(&[(100, 70); 6], &cusum(7.0, f64::INFINITY));
+        assert!(e.on && e.llr >= 7.0 && e.hours == 6, "{e:?}");
+        assert!((e.p0 - 0.8).abs() < 0.01);
+    }
+
+    #[test]
+    fn hysteresis_keeps_a_fired_drift_on_through_a_better_hour() {
+        let mut hours = vec![(100, 70); 6];
+        hours.push((100, 79));
+        let plain = evidence(&hours, &cusum(7.0, f64::INFINITY));
+        let sticky = evidence(&hours, &cusum(3.0, f64::INFINITY));
+        assert!(plain.llr < 7.0 && !plain.on, "{plain:?}");
+        assert!(sticky.on, "{sticky:?}");
+        assert_eq!(plain.llr, sticky.llr);
+    }
+
+    #[test]
+    fn the_cap_lets_a_long_campaign_go_soon_after_it_ends() {
+        // 65%: far enough off (3.75σ an hour) not to be learned from.
+        let mut hours = vec![(100, 65); 20];
+        hours.extend([(100, 80); 3]);
+        let uncapped = evidence(&hours, &cusum(3.0, f64::INFINITY));
+        let capped = evidence(&hours, &cusum(3.0, 10.0));
+        assert!(uncapped.on, "{uncapped:?}");
+        assert!(!capped.on && capped.llr < 3.0, "{capped:?}");
     }
 }
