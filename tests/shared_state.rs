@@ -251,6 +251,16 @@ async fn two_replicas_sharing_redis_score_one_number_as_one_process() {
     // A published its first five sends (the sixth may still wait for a flush).
     assert!(metric(&a, "tollgate_shared_published_events_total").await >= 5);
     assert_eq!(metric(&a, "tollgate_shared_dropped_total").await, 0);
+
+    // A replica started now counts the stream's recent history first: its
+    // first send to the number is the twelfth.
+    let c = replica(&upstream, Some(&cfg)).await;
+    wait_applied(&c, 11).await;
+    let (r, _) = send(&c).await;
+    assert!(r.status < 500, "{}", r.text());
+    let (action, score, reasons) = last_decision(&c, 1).await;
+    assert_eq!(action, "block", "{score} {reasons}");
+    assert_eq!(upstream.count(), 8);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,17 +20,20 @@ pub struct SharedConfig {
     /// The Redis stream every replica publishes to and reads from.
     #[serde(default = "defaults::stream")]
     pub stream: String,
-    /// Entries (one per replica per flush, not per send) the stream keeps,
-    /// approximately (`XADD MAXLEN ~`).
+    /// Entries (one per replica per flush, not per send; about 40 bytes
+    /// per send they carry) the stream keeps at most, approximately: a cap
+    /// on Redis memory whatever the send rate. Normally `replay` trims
+    /// first.
     #[serde(default = "defaults::max_len")]
     pub max_len: u64,
     /// Sends and conversions buffered while Redis is away; past this the
     /// oldest are dropped (counted in `tollgate_shared_dropped_total`).
     #[serde(default = "defaults::buffer")]
     pub buffer: usize,
-    /// At start-up, what is still in the stream from this long ago is
-    /// counted, so a new or restarted replica starts with the deployment's
-    /// recent counts (`"24h"`: the longest scoring window but trust).
+    /// How much history the stream keeps, and what a new or restarted
+    /// replica counts at start-up so it scores with the deployment's recent
+    /// counts (`"2h"`: the velocity and pattern windows and the default
+    /// conversion window; longer conversion windows fill in as it runs).
     #[serde(default = "defaults::replay", deserialize_with = "duration")]
     pub replay: Duration,
 }
@@ -51,7 +54,7 @@ mod defaults {
         100_000
     }
     pub fn replay() -> Duration {
-        Duration::from_secs(24 * 3600)
+        Duration::from_secs(2 * 3600)
     }
 }
 

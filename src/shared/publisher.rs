@@ -1,6 +1,7 @@
 //! Flushes the outbox to the stream about every `flush_interval`: one
 //! `XADD` per batch, tagged with this replica's id, the stream trimmed to
-//! about `max_len` entries. When Redis is away the records stay in the
+//! the last `replay` and to about `max_len` entries (needs Redis 6.2+ or
+//! Valkey for `XTRIM MINID`). When Redis is away the records stay in the
 //! outbox (bounded) and go out, oldest first, once it is back.
 //!
 //! Delivery is at least once: a publish that times out after Redis stored
@@ -17,6 +18,7 @@ use tokio::sync::watch;
 use super::connection::{bounded, connect, sleep_or_stop, Backoff, StoreError, COMMAND_TIMEOUT};
 use super::outbox::Outbox;
 use super::{wire, Setup};
+use crate::clock::Timestamp;
 
 /// Records per stream entry at most: keeps an entry (and the time a
 /// subscriber spends applying it) small when a backlog drains.
@@ -62,8 +64,13 @@ async fn flush(
         };
         let records = outbox.take(MAX_BATCH);
         let payload = wire::batch(records.len(), &records.concat());
-        let mut xadd = redis::cmd("XADD");
-        xadd.arg(&setup.config.stream)
+        // One round trip: the entry, then the stream trimmed to what a
+        // starting replica replays (by time) and to `max_len` entries (a
+        // hard cap on Redis memory whatever the send rate).
+        let cutoff = Timestamp::now().millis() - setup.config.replay.as_millis() as i64;
+        let mut pipe = redis::pipe();
+        pipe.cmd("XADD")
+            .arg(&setup.config.stream)
             .arg("MAXLEN")
             .arg("~")
             .arg(setup.config.max_len)
@@ -71,8 +78,14 @@ async fn flush(
             .arg(super::FIELD_REPLICA)
             .arg(&setup.replica)
             .arg(super::FIELD_BATCH)
-            .arg(payload);
-        match bounded(COMMAND_TIMEOUT, xadd.query_async::<String>(c)).await {
+            .arg(payload)
+            .cmd("XTRIM")
+            .arg(&setup.config.stream)
+            .arg("MINID")
+            .arg("~")
+            .arg(cutoff.max(0))
+            .ignore();
+        match bounded(COMMAND_TIMEOUT, pipe.query_async::<(String,)>(c)).await {
             Ok(_) => {
                 let m = &setup.metrics;
                 m.connected.store(1, Ordering::Relaxed);
