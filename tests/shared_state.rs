@@ -341,3 +341,54 @@ async fn sends_are_served_at_once_while_redis_hangs_or_is_gone_and_counts_catch_
     assert_eq!(metric(&a, "tollgate_shared_buffered_events").await, 0);
     assert_eq!(metric(&a, "tollgate_shared_dropped_total").await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_starts_and_serves_when_redis_is_not_there() {
+    let upstream = FakeUpstream::start().await;
+    let cfg = format!("[shared]\nredis = \"redis://{}\"\n", dead_addr());
+    let a = replica(&upstream, Some(&cfg)).await;
+    for _ in 0..3 {
+        let (r, took) = send(&a).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(took < Duration::from_secs(1), "a send took {took:?}");
+    }
+    let deadline = Instant::now() + WAIT;
+    while metric(&a, "tollgate_shared_publish_errors_total").await == 0 {
+        assert!(Instant::now() < deadline, "no publish error counted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(metric(&a, "tollgate_shared_connected").await, 0);
+    assert_eq!(upstream.count(), 3);
+}
+
+#[test]
+fn a_bad_shared_section_stops_start_up_with_its_reason() {
+    let dir = TempDir::new("shared-config");
+    let data = dir.path().join("data").display().to_string();
+    for (toml, want) in [
+        ("[shared]\nredis = \"http://127.0.0.1:1\"\n", "shared.redis"),
+        (
+            "[shared]\nredis = \"redis://127.0.0.1:1\"\nflush = \"1s\"\n",
+            "3:1: unknown field `flush`",
+        ),
+        (
+            "[shared]\nredis = \"redis://127.0.0.1:1\"\nflush_interval = \"1 s\"\n",
+            "not a duration",
+        ),
+    ] {
+        let cfg = dir.write("config.toml", toml).display().to_string();
+        let (status, _, stderr) = run_cli(&[
+            "serve",
+            "--config",
+            &cfg,
+            "--data-dir",
+            &data,
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ]);
+        assert!(!status.success(), "{toml}");
+        assert!(stderr.contains(want), "{toml}: {stderr}");
+    }
+}

@@ -68,7 +68,7 @@ pub struct Replication {
 /// Why replication could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    #[error("[shared]: {0}")]
+    #[error("{0}")]
     Config(String),
 }
 

@@ -129,6 +129,14 @@ fn apply_rate() {
             },
         );
     }
+    // The request path's share: encoding one send into the outbox.
+    let sink = Outbox::new(n as usize, Arc::new(SharedMetrics::default()));
+    let number = classify(&classifier, GB_MOBILE);
+    let t = std::time::Instant::now();
+    for i in 0..n {
+        crate::policy::CountSink::sent(&sink, &facts(), Some(&number), T0.plus_seconds(i as i64));
+    }
+    println!("outbox push: {:?} per send", t.elapsed() / n as u32);
     let bytes = wire::batch(n as usize, &records);
     let t = std::time::Instant::now();
     let events = wire::decode(&bytes).unwrap();
