@@ -50,19 +50,23 @@ pub async fn run(setup: Arc<Setup>, outbox: Arc<Outbox>, mut stop: watch::Receiv
     }
 }
 
-/// Publishes everything in the outbox, batch by batch; a batch that fails
-/// goes back to the outbox.
+/// Publishes what the outbox holds now, batch by batch (what arrives
+/// meanwhile waits for the next flush: chasing it would turn a busy
+/// replica's flushes into many small entries); a batch that fails goes
+/// back to the outbox.
 async fn flush(
     setup: &Setup,
     outbox: &Outbox,
     conn: &mut Option<MultiplexedConnection>,
 ) -> Result<(), StoreError> {
-    while !outbox.is_empty() {
+    let mut left = outbox.len();
+    while left > 0 {
         let c = match conn {
             Some(c) => c,
             None => conn.insert(connect(&setup.client).await?),
         };
-        let records = outbox.take(MAX_BATCH);
+        let records = outbox.take(left.min(MAX_BATCH));
+        left = left.saturating_sub(records.len().max(1));
         let payload = wire::batch(records.len(), &records.concat());
         // One round trip: the entry, then the stream trimmed to what a
         // starting replica replays (by time) and to `max_len` entries (a
