@@ -39,6 +39,9 @@ pub struct ServeConfig {
     pub shadow: bool,
     pub limits: Limits,
     pub audit: Audit,
+    /// Counters shared with the other replicas through Redis (`[shared]`,
+    /// see `crate::shared::SharedConfig`); per process when absent.
+    pub shared: Option<crate::shared::SharedConfig>,
 }
 
 /// The decision audit log's retention.
@@ -137,6 +140,7 @@ impl Default for ServeConfig {
             shadow: false,
             limits: Limits::default(),
             audit: Audit::default(),
+            shared: None,
         }
     }
 }

@@ -22,6 +22,8 @@
 //! - [`policy`]: the scoring engine: layers, thresholds, lists; takes time as an
 //!   input so live traffic and backtests share one code path. Its counters
 //!   live in [`state`] (bounded, sharded time-bucket rings).
+//! - [`shared`]: counters shared across replicas: counted events replicated
+//!   through a Redis stream and counted again on every other replica.
 //! - [`dialect`]: synthetic answers exactly as each aggregator writes them
 //!   (rejections and held "queued" answers).
 //! - [`upstream`]: the pooled HTTP client to the aggregators (TLS, timeouts,
@@ -51,6 +53,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod route;
 pub mod server;
+pub mod shared;
 pub mod simulate;
 pub mod state;
 pub mod store;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Upper bounds (seconds) of the latency histogram buckets.
@@ -65,6 +65,13 @@ pub struct Metrics {
     decisions: Mutex<Decisions>,
     upstream_latency: Mutex<BTreeMap<String, Histogram>>,
     upstream_errors: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// Families owned by optional parts (shared counters), rendered last.
+    attached: Mutex<Vec<Arc<dyn Exposition>>>,
+}
+
+/// A part that renders its own metric families.
+pub trait Exposition: Send + Sync {
+    fn render(&self, out: &mut String);
 }
 
 fn esc(s: &str) -> String {
@@ -97,6 +104,14 @@ impl Metrics {
             *d.reasons.entry(r).or_default() += 1;
         }
         d.latency.observe(latency);
+    }
+
+    /// Renders `part`'s families in every exposition from now on.
+    pub fn attach(&self, part: Arc<dyn Exposition>) {
+        self.attached
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(part);
     }
 
     pub fn upstream(&self, upstream: &str, latency: Duration) {
@@ -167,6 +182,14 @@ impl Metrics {
             out,
             "# HELP tollgate_audit_dropped_total Audit rows dropped because the writer could not keep up.\n# TYPE tollgate_audit_dropped_total counter\ntollgate_audit_dropped_total {audit_dropped}"
         );
+        for part in self
+            .attached
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            part.render(&mut out);
+        }
         out
     }
 }

@@ -21,6 +21,7 @@ use crate::policy::{Engine, Policy};
 use crate::policy::{OnExpiry, SendFacts};
 use crate::route::{RouteTable, Source};
 use crate::server;
+use crate::shared::{Applier, Replication};
 use crate::store::{AuditLog, HeldRow, Store};
 use crate::upstream::UpstreamClient;
 
@@ -59,6 +60,16 @@ pub struct Args {
     /// Decide and record every send, forward every send.
     #[arg(long)]
     shadow: bool,
+    /// Share counters with other replicas through this Redis
+    /// (`redis://host:6379`); the config file's `[shared]` for the rest.
+    /// A URL with a password is better set in the environment than in argv.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "TOLLGATE_REDIS_URL",
+        hide_env_values = true
+    )]
+    redis: Option<String>,
 }
 
 fn parse_upstream(s: &str) -> Result<(String, String), String> {
@@ -99,6 +110,12 @@ impl Args {
             cfg.upstream_ca = self.upstream_ca;
         }
         cfg.shadow |= self.shadow;
+        if let Some(url) = self.redis {
+            match &mut cfg.shared {
+                Some(s) => s.redis = url,
+                None => cfg.shared = Some(crate::shared::SharedConfig::with_url(url)),
+            }
+        }
         Ok(cfg)
     }
 }
@@ -145,7 +162,9 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     let (routes, policy) = load(cfg.routes.as_deref(), cfg.policy.as_deref(), &cfg.upstreams)?;
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating the data dir {}", cfg.data_dir.display()))?;
-    let engine = Arc::new(Engine::new(policy, cfg.shadow));
+    let shared = cfg.shared.clone().map(Replication::new).transpose()?;
+    let engine =
+        Arc::new(Engine::new(policy, cfg.shadow).with_sink(shared.as_ref().map(Replication::sink)));
     let routes = Arc::new(routes);
     let upstream = UpstreamClient::new(&cfg.limits, cfg.upstream_ca.as_deref())?;
     let store = Store::open(&cfg.data_dir)
@@ -163,6 +182,9 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     ));
     let audit = AuditLog::start(store.clone(), cfg.audit.retention());
     let metrics = Arc::new(crate::metrics::Metrics::default());
+    if let Some(s) = &shared {
+        metrics.attach(s.metrics());
+    }
     let lookup = build_lookup(&engine, &routes, &upstream)?;
     let pipeline = Arc::new(Pipeline {
         routes,
@@ -239,6 +261,13 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     tasks.push(tokio::spawn(
         proxy.serve(cfg.limits.clone(), stop_rx.clone()),
     ));
+    if let Some(s) = &shared {
+        let applier = Applier {
+            engine: engine.clone(),
+            classifier: pipeline.classifier.clone(),
+        };
+        tasks.extend(s.start(applier, stop_rx.clone()));
+    }
     if let Some(l) = tls {
         tasks.push(tokio::spawn(l.serve(cfg.limits.clone(), stop_rx.clone())));
     }

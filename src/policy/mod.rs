@@ -55,6 +55,14 @@ pub struct Subject<'a> {
     pub now: Timestamp,
 }
 
+/// Told of every send and conversion the engine counted from its own
+/// traffic (never of remote ones), so they can be replicated to other
+/// replicas (see [`crate::shared`]). Called on the hot path: must not block.
+pub trait CountSink: Send + Sync {
+    fn sent(&self, send: &SendFacts<'_>, number: Option<&Classification>, now: Timestamp);
+    fn converted(&self, number: &Classification, now: Timestamp);
+}
+
 /// A validated, compiled policy.
 #[derive(Debug)]
 pub struct Policy {
@@ -182,6 +190,8 @@ pub struct Engine {
     counters: Counters,
     /// `--shadow` forces shadow mode whatever the policy file says.
     force_shadow: bool,
+    /// Where counted sends and conversions are also handed (replication).
+    sink: Option<Arc<dyn CountSink>>,
 }
 
 impl Engine {
@@ -209,7 +219,14 @@ impl Engine {
             runtime_lists: ArcSwap::from_pointee(layers::lists::Lists::default()),
             counters,
             force_shadow,
+            sink: None,
         }
+    }
+
+    /// Hands every send and conversion counted from now on to `sink` too.
+    pub fn with_sink(mut self, sink: Option<Arc<dyn CountSink>>) -> Engine {
+        self.sink = sink;
+        self
     }
 
     pub fn policy(&self) -> Arc<Policy> {
@@ -253,7 +270,30 @@ impl Engine {
         };
         let decision = self.score(&subject, &keys);
         self.counters.record_send(&keys, number.ok(), now);
+        if let Some(sink) = &self.sink {
+            sink.sent(send, number.ok(), now);
+        }
         decision
+    }
+
+    /// Counts a send another replica scored (at its event time) exactly as
+    /// [`Engine::decide`] counts its own, without scoring it or handing it
+    /// to the sink.
+    pub fn count_remote_send(
+        &self,
+        send: &SendFacts<'_>,
+        number: Option<&Classification>,
+        now: Timestamp,
+    ) {
+        let keys = self.counters.keys(send, number);
+        self.counters.record_send(&keys, number, now);
+    }
+
+    /// Counts a conversion another replica recorded, as
+    /// [`Engine::record_conversion`] does, without handing it to the sink.
+    pub fn count_remote_conversion(&self, number: &Classification, now: Timestamp) {
+        let keys = self.counters.keys(&SendFacts::default(), Some(number));
+        self.counters.record_conversion(&keys, now);
     }
 
     /// The current policy and run-time lists applied to one subject.
@@ -304,6 +344,9 @@ impl Engine {
     pub fn record_conversion(&self, number: &Classification, now: Timestamp) {
         let keys = self.counters.keys(&SendFacts::default(), Some(number));
         self.counters.record_conversion(&keys, now);
+        if let Some(sink) = &self.sink {
+            sink.converted(number, now);
+        }
     }
 
     /// Shadow mode: decisions are recorded but every send is forwarded.
