@@ -164,17 +164,23 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     let audit = AuditLog::start(store.clone(), cfg.audit.retention());
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let lookup = build_lookup(&engine, &routes, &upstream)?;
-    let pipeline = Arc::new(Pipeline {
-        routes,
-        engine: engine.clone(),
-        classifier: Arc::new(Classifier::embedded()),
-        upstream,
-        limits: cfg.limits.clone(),
-        hold: Some(hold.clone()),
-        audit: Some(audit.clone()),
-        metrics: metrics.clone(),
-        lookup,
-    });
+    let classifier = Arc::new(Classifier::embedded());
+    // One per proxy thread, each with its own upstream connection pool, so
+    // that a request and its upstream connection live on one thread.
+    let pipeline_with = |upstream: UpstreamClient| {
+        Arc::new(Pipeline {
+            routes: routes.clone(),
+            engine: engine.clone(),
+            classifier: classifier.clone(),
+            upstream,
+            limits: cfg.limits.clone(),
+            hold: Some(hold.clone()),
+            audit: Some(audit.clone()),
+            metrics: metrics.clone(),
+            lookup: lookup.clone(),
+        })
+    };
+    let pipeline = pipeline_with(upstream.clone());
     let admin = Admin::new(AdminConfig {
         token: std::env::var("TOLLGATE_ADMIN_TOKEN")
             .ok()
@@ -210,7 +216,15 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     };
 
     // Bind everything before serving anything: a bad address fails start-up.
-    let proxy = server::bind("proxy", cfg.listen, None, proxy_handler.clone()).await?;
+    let threads = proxy_threads();
+    let proxy_sockets = server::bind_per_thread("proxy", cfg.listen, threads).await?;
+    let mut proxy_pipelines = Vec::with_capacity(proxy_sockets.len());
+    for _ in &proxy_sockets {
+        proxy_pipelines.push(pipeline_with(UpstreamClient::new(
+            &cfg.limits,
+            cfg.upstream_ca.as_deref(),
+        )?));
+    }
     let tls = match cfg.tls_listen {
         Some(addr) => {
             let (cert, key) = cfg
@@ -236,9 +250,16 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         engine.clone(),
         stop_rx.clone(),
     )));
-    tasks.push(tokio::spawn(
-        proxy.serve(cfg.limits.clone(), stop_rx.clone()),
-    ));
+    let slots = server::connection_slots(&cfg.limits);
+    let mut proxy_threads = Vec::with_capacity(proxy_sockets.len());
+    for (i, (socket, pipeline)) in proxy_sockets.into_iter().zip(proxy_pipelines).enumerate() {
+        let (limits, slots, stop) = (cfg.limits.clone(), slots.clone(), stop_rx.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("tollgate-proxy-{i}"))
+            .spawn(move || serve_proxy_thread(socket, pipeline, limits, slots, stop))
+            .context("starting a proxy thread")?;
+        proxy_threads.push(thread);
+    }
     if let Some(l) = tls {
         tasks.push(tokio::spawn(l.serve(cfg.limits.clone(), stop_rx.clone())));
     }
@@ -255,6 +276,16 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     for t in tasks {
         let _ = t.await;
     }
+    let joined = tokio::task::spawn_blocking(move || {
+        for t in proxy_threads {
+            match t.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %format!("{e:#}"), "a proxy thread failed"),
+                Err(_) => tracing::error!("a proxy thread panicked"),
+            }
+        }
+    });
+    let _ = joined.await;
     // The audit writer gathers rows before committing: write the last ones.
     let flushed =
         tokio::task::spawn_blocking(move || audit.flush(std::time::Duration::from_secs(5)))
@@ -265,6 +296,42 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How many threads serve the plain proxy listener: one per core.
+fn proxy_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// One proxy thread: a single-threaded runtime serving its own socket of
+/// the proxy address until shutdown. Connections, their upstream
+/// connections (the pipeline's own pool) and the wake-ups between them all
+/// stay on this thread.
+fn serve_proxy_thread(
+    socket: std::net::TcpListener,
+    pipeline: Arc<Pipeline>,
+    limits: crate::config::Limits,
+    slots: Arc<tokio::sync::Semaphore>,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting a proxy thread's runtime")?;
+    runtime.block_on(async move {
+        let handler = move |req| {
+            let p = pipeline.clone();
+            async move { p.handle(req).await }
+        };
+        let listener = server::Listener {
+            name: "proxy",
+            tcp: tokio::net::TcpListener::from_std(socket)?,
+            tls: None,
+            handler,
+        };
+        listener.serve_with_slots(limits, slots, stop).await;
+        Ok(())
+    })
 }
 
 /// Returns on SIGTERM or ctrl-c; reloads the policy on SIGHUP.
