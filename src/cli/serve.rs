@@ -22,6 +22,7 @@ use crate::policy::{OnExpiry, SendFacts};
 use crate::route::{RouteTable, Source};
 use crate::server;
 use crate::store::{AuditLog, HeldRow, Store};
+use crate::telemetry::DecisionLog;
 use crate::upstream::UpstreamClient;
 
 #[derive(clap::Args)]
@@ -104,13 +105,14 @@ impl Args {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let _log = crate::telemetry::init();
+    let telemetry = crate::telemetry::init();
+    let decisions = telemetry.decisions.clone();
     let result = args.into_config().and_then(|cfg| {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .context("starting the runtime")?
-            .block_on(serve(cfg))
+            .block_on(serve(cfg, decisions))
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -141,7 +143,7 @@ pub fn load(
     Ok((table, policy))
 }
 
-pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
+pub async fn serve(cfg: ServeConfig, decisions: DecisionLog) -> anyhow::Result<()> {
     let (routes, policy) = load(cfg.routes.as_deref(), cfg.policy.as_deref(), &cfg.upstreams)?;
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating the data dir {}", cfg.data_dir.display()))?;
@@ -175,6 +177,7 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
             upstream,
             limits: cfg.limits.clone(),
             hold: Some(hold.clone()),
+            decision_log: decisions.clone(),
             audit: Some(audit.clone()),
             metrics: metrics.clone(),
             lookup: lookup.clone(),
