@@ -60,6 +60,10 @@ pub struct Args {
     /// Decide and record every send, forward every send.
     #[arg(long)]
     shadow: bool,
+    /// Threads serving the plain proxy listener, each with its own
+    /// single-threaded runtime [default: one per core].
+    #[arg(long, value_name = "N", env = "TOLLGATE_PROXY_THREADS")]
+    proxy_threads: Option<std::num::NonZeroUsize>,
 }
 
 fn parse_upstream(s: &str) -> Result<(String, String), String> {
@@ -107,12 +111,13 @@ impl Args {
 pub fn run(args: Args) -> ExitCode {
     let telemetry = crate::telemetry::init();
     let decisions = telemetry.decisions.clone();
+    let threads = args.proxy_threads.map_or_else(cores, usize::from);
     let result = args.into_config().and_then(|cfg| {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .context("starting the runtime")?
-            .block_on(serve(cfg, decisions))
+            .block_on(serve(cfg, decisions, threads))
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -143,7 +148,13 @@ pub fn load(
     Ok((table, policy))
 }
 
-pub async fn serve(cfg: ServeConfig, decisions: DecisionLog) -> anyhow::Result<()> {
+/// Serves until SIGTERM or ctrl-c, the plain proxy listener on
+/// `proxy_threads` threads.
+pub async fn serve(
+    cfg: ServeConfig,
+    decisions: DecisionLog,
+    proxy_threads: usize,
+) -> anyhow::Result<()> {
     let (routes, policy) = load(cfg.routes.as_deref(), cfg.policy.as_deref(), &cfg.upstreams)?;
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating the data dir {}", cfg.data_dir.display()))?;
@@ -219,8 +230,7 @@ pub async fn serve(cfg: ServeConfig, decisions: DecisionLog) -> anyhow::Result<(
     };
 
     // Bind everything before serving anything: a bad address fails start-up.
-    let threads = proxy_threads();
-    let proxy_sockets = server::bind_per_thread("proxy", cfg.listen, threads).await?;
+    let proxy_sockets = server::bind_per_thread("proxy", cfg.listen, proxy_threads).await?;
     let mut proxy_pipelines = Vec::with_capacity(proxy_sockets.len());
     for _ in &proxy_sockets {
         proxy_pipelines.push(pipeline_with(UpstreamClient::new(
@@ -301,8 +311,8 @@ pub async fn serve(cfg: ServeConfig, decisions: DecisionLog) -> anyhow::Result<(
     Ok(())
 }
 
-/// How many threads serve the plain proxy listener: one per core.
-fn proxy_threads() -> usize {
+/// The default number of proxy threads: one per core.
+fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
