@@ -15,6 +15,10 @@
 //!
 //! Env: `TOLLGATE_BENCH_SECONDS` (per run, default 8), `TOLLGATE_BENCH_ROUNDS`
 //! (default 3), `TOLLGATE_BENCH_CONNECTIONS` (default 64).
+//!
+//! Wall-clock rates here move with whatever else the machine runs; for
+//! instructions per request (stable under load) use
+//! `benches/proxy/callgrind.sh`, the same set-up under callgrind.
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
