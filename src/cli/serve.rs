@@ -60,8 +60,11 @@ pub struct Args {
     /// Decide and record every send, forward every send.
     #[arg(long)]
     shadow: bool,
-    /// Threads serving the plain proxy listener, each with its own
-    /// single-threaded runtime [default: one per core].
+    /// Serve the plain proxy listener on N threads, each a single-threaded
+    /// runtime on its own SO_REUSEPORT socket with its own upstream pool,
+    /// instead of the shared work-stealing runtime [default: shared].
+    /// Experimental: more throughput on the benchmark, but open-loop runs
+    /// at 16k req/s sometimes stalled for seconds (`benches/proxy.rs`).
     #[arg(long, value_name = "N", env = "TOLLGATE_PROXY_THREADS")]
     proxy_threads: Option<std::num::NonZeroUsize>,
 }
@@ -111,7 +114,7 @@ impl Args {
 pub fn run(args: Args) -> ExitCode {
     let telemetry = crate::telemetry::init();
     let decisions = telemetry.decisions.clone();
-    let threads = args.proxy_threads.map_or_else(cores, usize::from);
+    let threads = args.proxy_threads.map(usize::from);
     let result = args.into_config().and_then(|cfg| {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -148,12 +151,12 @@ pub fn load(
     Ok((table, policy))
 }
 
-/// Serves until SIGTERM or ctrl-c, the plain proxy listener on
-/// `proxy_threads` threads.
+/// Serves until SIGTERM or ctrl-c; the plain proxy listener on the shared
+/// runtime, or on `proxy_threads` threads of their own when set.
 pub async fn serve(
     cfg: ServeConfig,
     decisions: DecisionLog,
-    proxy_threads: usize,
+    proxy_threads: Option<usize>,
 ) -> anyhow::Result<()> {
     let (routes, policy) = load(cfg.routes.as_deref(), cfg.policy.as_deref(), &cfg.upstreams)?;
     std::fs::create_dir_all(&cfg.data_dir)
@@ -230,7 +233,13 @@ pub async fn serve(
     };
 
     // Bind everything before serving anything: a bad address fails start-up.
-    let proxy_sockets = server::bind_per_thread("proxy", cfg.listen, proxy_threads).await?;
+    let (shared_proxy, proxy_sockets) = match proxy_threads {
+        None => {
+            let l = server::bind("proxy", cfg.listen, None, proxy_handler.clone()).await?;
+            (Some(l), Vec::new())
+        }
+        Some(n) => (None, server::bind_per_thread("proxy", cfg.listen, n).await?),
+    };
     let mut proxy_pipelines = Vec::with_capacity(proxy_sockets.len());
     for _ in &proxy_sockets {
         proxy_pipelines.push(pipeline_with(UpstreamClient::new(
@@ -263,6 +272,9 @@ pub async fn serve(
         engine.clone(),
         stop_rx.clone(),
     )));
+    if let Some(l) = shared_proxy {
+        tasks.push(tokio::spawn(l.serve(cfg.limits.clone(), stop_rx.clone())));
+    }
     let slots = server::connection_slots(&cfg.limits);
     let mut proxy_threads = Vec::with_capacity(proxy_sockets.len());
     for (i, (socket, pipeline)) in proxy_sockets.into_iter().zip(proxy_pipelines).enumerate() {
@@ -309,11 +321,6 @@ pub async fn serve(
     }
     tracing::info!("stopped");
     Ok(())
-}
-
-/// The default number of proxy threads: one per core.
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// One proxy thread: a single-threaded runtime serving its own socket of
