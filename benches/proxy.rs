@@ -14,7 +14,13 @@
 //!   omission); p99 added over the direct upstream (target ≤ 1 ms).
 //!
 //! Env: `TOLLGATE_BENCH_SECONDS` (per run, default 8), `TOLLGATE_BENCH_ROUNDS`
-//! (default 3), `TOLLGATE_BENCH_CONNECTIONS` (default 64).
+//! (default 3), `TOLLGATE_BENCH_CONNECTIONS` (default 64),
+//! `TOLLGATE_BENCH_RATE` (the open-loop rate, req/s, instead of half of the
+//! measured peak: to compare builds at one rate).
+//!
+//! Wall-clock rates here move with whatever else the machine runs; for
+//! instructions per request (stable under load) use
+//! `benches/proxy/callgrind.sh`, the same set-up under callgrind.
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
@@ -326,10 +332,18 @@ fn main() {
         fm / tm
     );
 
-    let rate = (tm / 2.0).max(100.0);
+    let rate = match env_u64("TOLLGATE_BENCH_RATE", 0) {
+        0 => (tm / 2.0).max(100.0),
+        fixed => fixed as f64,
+    };
     let lat_seconds = seconds.max(5);
     println!(
-        "latency, open loop at {rate:.0} req/s (half of tollgate's peak), {lat_seconds}s each:"
+        "latency, open loop at {rate:.0} req/s ({}), {lat_seconds}s each:",
+        if env_u64("TOLLGATE_BENCH_RATE", 0) == 0 {
+            "half of tollgate's peak"
+        } else {
+            "TOLLGATE_BENCH_RATE"
+        }
     );
     let direct = open_loop(up, rate, lat_seconds);
     let via_nginx = open_loop(ngx, rate, lat_seconds);

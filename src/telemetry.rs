@@ -2,15 +2,10 @@
 //! and credentials never written.
 
 use std::fmt::{self, Write as _};
-use std::io::BufWriter;
+use std::io::{BufWriter, Write as _};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tracing::field::{Field, Visit};
-use tracing::{Event, Subscriber};
-use tracing_subscriber::fmt::format::{Format, Json, JsonFields, Writer};
-use tracing_subscriber::fmt::time::{FormatTime, SystemTime as StockTime};
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
-use tracing_subscriber::registry::LookupSpan;
+use tracing_appender::non_blocking::NonBlocking;
 
 use crate::clock::Timestamp;
 use crate::metrics::Metrics;
@@ -24,6 +19,25 @@ pub type LogGuard = tracing_appender::non_blocking::WorkerGuard;
 /// The target of decision lines.
 pub const DECISION_TARGET: &str = "tollgate::decision";
 
+/// The installed log pipeline: the writer thread's guard and the handle
+/// decision lines are written through.
+pub struct Telemetry {
+    pub guard: LogGuard,
+    pub decisions: DecisionLog,
+}
+
+/// Where decision lines go. With tollgate's own subscriber installed, a
+/// decision line is formatted directly (its fields are known: no visitor,
+/// no `dyn Write` per piece, no subscriber dispatch) and queued on the same
+/// writer thread as every other line, so lines never interleave. Otherwise
+/// (tests, tools with their own subscriber) it is an ordinary `tracing`
+/// event. Either way the line is the one tracing-subscriber's JSON format
+/// prints, and `RUST_LOG` filters it by its target.
+#[derive(Clone, Default)]
+pub struct DecisionLog {
+    writer: Option<NonBlocking>,
+}
+
 /// Installs the JSON subscriber. `RUST_LOG` filters (default `info`).
 ///
 /// Lines are handed to a writer thread, so request threads never wait on
@@ -31,77 +45,25 @@ pub const DECISION_TARGET: &str = "tollgate::decision";
 /// only a stdout that stops draining altogether can slow tollgate down. The
 /// writer thread buffers what it drains and flushes once the queue is empty:
 /// one `write(2)` per burst of lines rather than one per line.
-pub fn init() -> LogGuard {
+pub fn init() -> Telemetry {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .buffered_lines_limit(64 * 1024)
         .finish(BufWriter::with_capacity(64 * 1024, std::io::stdout()));
-    let _ = tracing_subscriber::fmt()
-        .fmt_fields(JsonFields::new())
-        .event_format(JsonLines {
-            stock: tracing_subscriber::fmt::format()
-                .json()
-                .with_current_span(false),
-        })
+    let installed = tracing_subscriber::fmt()
+        .json()
+        .with_current_span(false)
         .with_env_filter(filter)
-        .with_writer(writer)
-        .try_init();
-    guard
-}
-
-/// tracing-subscriber's JSON format, with a direct path for decision lines.
-///
-/// The stock formatter goes through serde and a UTF-8-checking adaptor for
-/// every piece of every line; on the proxy path that was a sixth of the
-/// instructions of a request. Decision lines (one per scored destination)
-/// are written here byte for byte as the stock formatter writes them:
-/// `{"timestamp":…,"level":…,"fields":{…},"target":…}`. Every other event
-/// (rare, and possibly with spans or `log` records) keeps the stock path.
-struct JsonLines {
-    stock: Format<Json, StockTime>,
-}
-
-impl<S, N> FormatEvent<S, N> for JsonLines
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-    N: for<'w> FormatFields<'w> + 'static,
-{
-    fn format_event(
-        &self,
-        ctx: &FmtContext<'_, S, N>,
-        mut writer: Writer<'_>,
-        event: &Event<'_>,
-    ) -> fmt::Result {
-        let meta = event.metadata();
-        // tollgate opens no spans; should one ever enclose a decision, the
-        // stock path prints its `spans` list.
-        if meta.target() != DECISION_TARGET || ctx.lookup_current().is_some() {
-            return self.stock.format_event(ctx, writer, event);
-        }
-        // Built in one local buffer with inlined pushes, then handed over
-        // in one write: the `Writer` is a `dyn fmt::Write`, and formatting
-        // machinery per field cost more than the fields themselves.
-        let mut line = String::with_capacity(512);
-        line.push_str("{\"timestamp\":\"");
-        if !timestamp(&mut line) {
-            StockTime.format_time(&mut Writer::new(&mut line))?;
-        }
-        line.push_str("\",\"level\":\"");
-        line.push_str(meta.level().as_str());
-        line.push_str("\",\"fields\":{");
-        let mut fields = FieldsVisitor {
-            out: &mut line,
-            first: true,
-            result: Ok(()),
-        };
-        event.record(&mut fields);
-        fields.result?;
-        line.push_str("},\"target\":");
-        json_str(&mut line, meta.target());
-        line.push_str("}\n");
-        writer.write_str(&line)
+        .with_writer(writer.clone())
+        .try_init()
+        .is_ok();
+    Telemetry {
+        guard,
+        decisions: DecisionLog {
+            writer: installed.then_some(writer),
+        },
     }
 }
 
@@ -121,21 +83,31 @@ fn timestamp(out: &mut String) -> bool {
     if year > 9999 {
         return false;
     }
-    push_digits(out, year, 4);
-    out.push('-');
-    push_digits(out, u64::from(month), 2);
-    out.push('-');
-    push_digits(out, u64::from(day), 2);
-    out.push('T');
-    push_digits(out, rem / 3600, 2);
-    out.push(':');
-    push_digits(out, rem / 60 % 60, 2);
-    out.push(':');
-    push_digits(out, rem % 60, 2);
-    out.push('.');
-    push_digits(out, u64::from(since.subsec_micros()), 6);
-    out.push('Z');
-    true
+    // Filled in place and appended once: pushing char by char cost more
+    // than the calendar arithmetic.
+    let mut text = *b"0000-00-00T00:00:00.000000Z";
+    put_digits(&mut text[0..4], year);
+    put_digits(&mut text[5..7], u64::from(month));
+    put_digits(&mut text[8..10], u64::from(day));
+    put_digits(&mut text[11..13], rem / 3600);
+    put_digits(&mut text[14..16], rem / 60 % 60);
+    put_digits(&mut text[17..19], rem % 60);
+    put_digits(&mut text[20..26], u64::from(since.subsec_micros()));
+    match std::str::from_utf8(&text) {
+        Ok(text) => {
+            out.push_str(text);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// The last `slot.len()` decimal digits of `n`, zero-padded, into `slot`.
+fn put_digits(slot: &mut [u8], mut n: u64) {
+    for d in slot.iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
 }
 
 /// `n` in decimal, zero-padded to at least `width` digits.
@@ -147,7 +119,10 @@ fn push_digits(out: &mut String, mut n: u64, width: usize) {
         buf[i] = b'0' + (n % 10) as u8;
         n /= 10;
     }
-    out.extend(buf[i..].iter().map(|&d| char::from(d)));
+    // Only ASCII digits were written.
+    if let Ok(digits) = std::str::from_utf8(&buf[i..]) {
+        out.push_str(digits);
+    }
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
@@ -165,67 +140,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-/// Writes an event's fields as JSON object members, typed as tracing-serde
-/// types them: integers and booleans bare, everything else a string.
-struct FieldsVisitor<'a> {
-    out: &'a mut String,
-    first: bool,
-    result: fmt::Result,
-}
-
-impl FieldsVisitor<'_> {
-    fn key(&mut self, field: &Field) {
-        if !std::mem::take(&mut self.first) {
-            self.out.push(',');
-        }
-        json_str(self.out, field.name());
-        self.out.push(':');
-    }
-}
-
-impl Visit for FieldsVisitor<'_> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.key(field);
-        json_str(self.out, value);
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.key(field);
-        self.out.push('"');
-        if self.result.is_ok() {
-            self.result = write!(Escaped(&mut *self.out), "{value:?}");
-        }
-        self.out.push('"');
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.key(field);
-        push_digits(self.out, value, 1);
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.key(field);
-        if value < 0 {
-            self.out.push('-');
-        }
-        push_digits(self.out, value.unsigned_abs(), 1);
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.key(field);
-        self.out.push_str(if value { "true" } else { "false" });
-    }
-
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.key(field);
-        // serde_json's float text (and `null` for NaN and infinities).
-        match serde_json::to_string(&value) {
-            Ok(text) => self.out.push_str(&text),
-            Err(_) => self.out.push_str("null"),
-        }
-    }
-}
-
 /// A JSON string literal, escaped as serde_json escapes.
 fn json_str(out: &mut String, s: &str) {
     out.push('"');
@@ -233,21 +147,11 @@ fn json_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// Escapes what passes through it for the inside of a JSON string.
-struct Escaped<'a>(&'a mut String);
-
-impl fmt::Write for Escaped<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        escape_into(self.0, s);
-        Ok(())
-    }
-}
-
 /// `s` escaped for the inside of a JSON string, as serde_json escapes:
 /// `\"`, `\\`, the short forms of five controls, `\u00XX` for the others.
 fn escape_into(out: &mut String, s: &str) {
-    // Nearly every value needs no escape: check with a tight loop first.
-    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+    // Nearly every value needs no escape: check eight bytes at a time first.
+    if !needs_escape(s.as_bytes()) {
         out.push_str(s);
         return;
     }
@@ -279,6 +183,34 @@ fn escape_into(out: &mut String, s: &str) {
     out.push_str(&s[start..]);
 }
 
+/// Whether `bytes` holds a control character, `"` or `\\`. A word at a
+/// time (the classic "has a zero / has a byte below n" bit tricks): the
+/// byte-by-byte loop was the largest single cost of a decision line.
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        // A byte below 0x20 (bytes >= 0x80 never match: `!x` clears them).
+        let control = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        if control
+            | has_zero(x ^ (ONES * u64::from(b'"')))
+            | has_zero(x ^ (ONES * u64::from(b'\\')))
+            != 0
+        {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
 /// One decision, as logged.
 pub struct DecisionRecord<'a> {
     pub route: &'a str,
@@ -292,6 +224,8 @@ pub struct DecisionRecord<'a> {
     pub outcome: &'static str,
     pub shadow: bool,
     pub latency: Duration,
+    /// Where the log line goes.
+    pub log: &'a DecisionLog,
     /// Where the audit row goes, if anywhere.
     pub audit: Option<&'a AuditLog>,
     pub metrics: &'a Metrics,
@@ -322,22 +256,35 @@ pub fn record_decision(r: DecisionRecord<'_>) {
         .map(|n| n.line_type.as_str())
         .unwrap_or("unparseable");
     let d = r.decision;
-    tracing::info!(
-        target: DECISION_TARGET,
-        route = r.route,
-        provider = r.provider,
-        channel = r.channel,
-        to = r.to.as_str(),
-        country,
-        line_type,
-        action = d.action.as_str(),
-        outcome = r.outcome,
-        shadow = r.shadow,
-        score = d.score,
-        reasons = %Codes(&d.reasons),
-        latency_us = r.latency.as_micros() as u64,
-        "decision"
-    );
+    let line = match &r.log.writer {
+        Some(w) if tracing::enabled!(target: DECISION_TARGET, tracing::Level::INFO) => {
+            decision_line(&r, country, line_type).map(|line| (w, line))
+        }
+        _ => None,
+    };
+    match line {
+        // A write error means the writer thread is gone (shutdown); the
+        // appender counts what it could not queue.
+        Some((w, line)) => {
+            let _ = w.clone().write_all(line.as_bytes());
+        }
+        None => tracing::info!(
+            target: DECISION_TARGET,
+            route = r.route,
+            provider = r.provider,
+            channel = r.channel,
+            to = r.to.as_str(),
+            country,
+            line_type,
+            action = d.action.as_str(),
+            outcome = r.outcome,
+            shadow = r.shadow,
+            score = d.score,
+            reasons = %Codes(&d.reasons),
+            latency_us = r.latency.as_micros() as u64,
+            "decision"
+        ),
+    }
     r.metrics.decision(
         r.route,
         d.action.as_str(),
@@ -360,6 +307,52 @@ pub fn record_decision(r: DecisionRecord<'_>) {
             r.shadow,
         ));
     }
+}
+
+/// The decision's JSON line, byte for byte as tracing-subscriber's JSON
+/// format prints the `tracing::info!` event above (the unit test holds the
+/// two together). `None` for a clock outside years 0–9999, which the event
+/// path then prints.
+fn decision_line(r: &DecisionRecord<'_>, country: &str, line_type: &str) -> Option<String> {
+    let d = r.decision;
+    let mut line = String::with_capacity(384);
+    line.push_str("{\"timestamp\":\"");
+    if !timestamp(&mut line) {
+        return None;
+    }
+    line.push_str("\",\"level\":\"INFO\",\"fields\":{\"message\":\"decision\",\"route\":");
+    json_str(&mut line, r.route);
+    line.push_str(",\"provider\":");
+    json_str(&mut line, r.provider);
+    line.push_str(",\"channel\":");
+    json_str(&mut line, r.channel);
+    line.push_str(",\"to\":");
+    json_str(&mut line, &r.to);
+    line.push_str(",\"country\":");
+    json_str(&mut line, country);
+    line.push_str(",\"line_type\":");
+    json_str(&mut line, line_type);
+    line.push_str(",\"action\":");
+    json_str(&mut line, d.action.as_str());
+    line.push_str(",\"outcome\":");
+    json_str(&mut line, r.outcome);
+    line.push_str(if r.shadow {
+        ",\"shadow\":true,\"score\":"
+    } else {
+        ",\"shadow\":false,\"score\":"
+    });
+    push_digits(&mut line, u64::from(d.score), 1);
+    line.push_str(",\"reasons\":\"");
+    for (i, reason) in d.reasons.iter().enumerate() {
+        if i > 0 {
+            line.push(',');
+        }
+        escape_into(&mut line, reason.code);
+    }
+    line.push_str("\",\"latency_us\":");
+    push_digits(&mut line, r.latency.as_micros() as u64, 1);
+    line.push_str("},\"target\":\"tollgate::decision\"}\n");
+    Some(line)
 }
 
 /// A destination for logs: calling code and last two digits when it parsed,
@@ -401,5 +394,114 @@ mod tests {
             json_str(&mut out, s);
             assert_eq!(out, serde_json::to_string(s).unwrap(), "{s:?}");
         }
+    }
+
+    /// A `Write` into a shared buffer, for capturing the stock format.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The line without its timestamp's value.
+    fn untimed(line: &str) -> String {
+        let start = line.find("\"timestamp\":\"").unwrap() + 13;
+        let end = start + line[start..].find('"').unwrap();
+        format!("{}{}", &line[..start], &line[end..])
+    }
+
+    #[test]
+    fn direct_decision_line_is_the_stock_json_line() {
+        let metrics = Metrics::default();
+        let log = DecisionLog::default();
+        let reason = |code| crate::policy::Reason {
+            code,
+            detail: String::new(),
+            weight: 1,
+            class: crate::policy::RejectClass::Fraud,
+        };
+        for (decision, channel, shadow) in [
+            (Decision::allow(), "sms", true),
+            (
+                Decision {
+                    action: crate::policy::Action::Block,
+                    score: 87,
+                    reasons: vec![reason("velocity.range"), reason("geo.tier")],
+                    hard: false,
+                },
+                "wh\"at\\s\napp ☎",
+                false,
+            ),
+        ] {
+            let record = DecisionRecord {
+                route: "twilio.messages",
+                provider: "twilio",
+                channel,
+                to: "+44********56".into(),
+                number: None,
+                decision: &decision,
+                outcome: "forwarded",
+                shadow,
+                latency: Duration::from_micros(1234),
+                log: &log,
+                audit: None,
+                metrics: &metrics,
+                now: Timestamp(0),
+            };
+            let captured = Captured::default();
+            let sink = captured.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .json()
+                .with_current_span(false)
+                .with_writer(move || sink.clone())
+                .finish();
+            tracing::subscriber::with_default(subscriber, || record_decision(record));
+            let stock = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+            let record = DecisionRecord {
+                route: "twilio.messages",
+                provider: "twilio",
+                channel,
+                to: "+44********56".into(),
+                number: None,
+                decision: &decision,
+                outcome: "forwarded",
+                shadow,
+                latency: Duration::from_micros(1234),
+                log: &log,
+                audit: None,
+                metrics: &metrics,
+                now: Timestamp(0),
+            };
+            let direct = decision_line(&record, "unknown", "unparseable").unwrap();
+            assert_eq!(untimed(&direct), untimed(&stock));
+        }
+    }
+
+    #[test]
+    fn escape_check_agrees_with_the_byte_loop() {
+        let slow = |b: &[u8]| b.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\');
+        let mut text = b"twilio.messages+44*******56 mobile allow".to_vec();
+        for pos in 0..text.len() {
+            for c in [0u8, 0x1f, 0x20, b'"', b'\\', b'!', 0x7f, 0x80, 0xff, b'a'] {
+                let saved = text[pos];
+                text[pos] = c;
+                for start in 0..9 {
+                    let part = &text[start..];
+                    assert_eq!(needs_escape(part), slow(part), "{part:?}");
+                }
+                text[pos] = saved;
+            }
+        }
+        let mut s = String::new();
+        assert!(timestamp(&mut s));
+        assert_eq!(s.len(), 27, "{s}");
+        assert!(s.ends_with('Z') && s.as_bytes()[10] == b'T', "{s}");
     }
 }

@@ -23,6 +23,7 @@ use crate::route::{RouteTable, Source};
 use crate::server;
 use crate::shared::{Applier, Replication};
 use crate::store::{AuditLog, HeldRow, Store};
+use crate::telemetry::DecisionLog;
 use crate::upstream::UpstreamClient;
 
 #[derive(clap::Args)]
@@ -70,6 +71,13 @@ pub struct Args {
         hide_env_values = true
     )]
     redis: Option<String>,
+    /// Serve the plain proxy listener on N threads, each a single-threaded
+    /// runtime on its own SO_REUSEPORT socket with its own upstream pool,
+    /// instead of the shared work-stealing runtime [default: shared].
+    /// Experimental: more throughput on the benchmark, but open-loop runs
+    /// at 16k req/s sometimes stalled for seconds (`benches/proxy.rs`).
+    #[arg(long, value_name = "N", env = "TOLLGATE_PROXY_THREADS")]
+    proxy_threads: Option<std::num::NonZeroUsize>,
 }
 
 fn parse_upstream(s: &str) -> Result<(String, String), String> {
@@ -121,13 +129,15 @@ impl Args {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let _log = crate::telemetry::init();
+    let telemetry = crate::telemetry::init();
+    let decisions = telemetry.decisions.clone();
+    let threads = args.proxy_threads.map(usize::from);
     let result = args.into_config().and_then(|cfg| {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .context("starting the runtime")?
-            .block_on(serve(cfg))
+            .block_on(serve(cfg, decisions, threads))
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -158,7 +168,13 @@ pub fn load(
     Ok((table, policy))
 }
 
-pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
+/// Serves until SIGTERM or ctrl-c; the plain proxy listener on the shared
+/// runtime, or on `proxy_threads` threads of their own when set.
+pub async fn serve(
+    cfg: ServeConfig,
+    decisions: DecisionLog,
+    proxy_threads: Option<usize>,
+) -> anyhow::Result<()> {
     let (routes, policy) = load(cfg.routes.as_deref(), cfg.policy.as_deref(), &cfg.upstreams)?;
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating the data dir {}", cfg.data_dir.display()))?;
@@ -186,17 +202,24 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         metrics.attach(s.metrics());
     }
     let lookup = build_lookup(&engine, &routes, &upstream)?;
-    let pipeline = Arc::new(Pipeline {
-        routes,
-        engine: engine.clone(),
-        classifier: Arc::new(Classifier::embedded()),
-        upstream,
-        limits: cfg.limits.clone(),
-        hold: Some(hold.clone()),
-        audit: Some(audit.clone()),
-        metrics: metrics.clone(),
-        lookup,
-    });
+    let classifier = Arc::new(Classifier::embedded());
+    // One per proxy thread, each with its own upstream connection pool, so
+    // that a request and its upstream connection live on one thread.
+    let pipeline_with = |upstream: UpstreamClient| {
+        Arc::new(Pipeline {
+            routes: routes.clone(),
+            engine: engine.clone(),
+            classifier: classifier.clone(),
+            upstream,
+            limits: cfg.limits.clone(),
+            hold: Some(hold.clone()),
+            decision_log: decisions.clone(),
+            audit: Some(audit.clone()),
+            metrics: metrics.clone(),
+            lookup: lookup.clone(),
+        })
+    };
+    let pipeline = pipeline_with(upstream.clone());
     let admin = Admin::new(AdminConfig {
         token: std::env::var("TOLLGATE_ADMIN_TOKEN")
             .ok()
@@ -232,7 +255,20 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     };
 
     // Bind everything before serving anything: a bad address fails start-up.
-    let proxy = server::bind("proxy", cfg.listen, None, proxy_handler.clone()).await?;
+    let (shared_proxy, proxy_sockets) = match proxy_threads {
+        None => {
+            let l = server::bind("proxy", cfg.listen, None, proxy_handler.clone()).await?;
+            (Some(l), Vec::new())
+        }
+        Some(n) => (None, server::bind_per_thread("proxy", cfg.listen, n).await?),
+    };
+    let mut proxy_pipelines = Vec::with_capacity(proxy_sockets.len());
+    for _ in &proxy_sockets {
+        proxy_pipelines.push(pipeline_with(UpstreamClient::new(
+            &cfg.limits,
+            cfg.upstream_ca.as_deref(),
+        )?));
+    }
     let tls = match cfg.tls_listen {
         Some(addr) => {
             let (cert, key) = cfg
@@ -258,15 +294,25 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         engine.clone(),
         stop_rx.clone(),
     )));
-    tasks.push(tokio::spawn(
-        proxy.serve(cfg.limits.clone(), stop_rx.clone()),
-    ));
     if let Some(s) = &shared {
         let applier = Applier {
             engine: engine.clone(),
             classifier: pipeline.classifier.clone(),
         };
         tasks.extend(s.start(applier, stop_rx.clone()));
+    }
+    if let Some(l) = shared_proxy {
+        tasks.push(tokio::spawn(l.serve(cfg.limits.clone(), stop_rx.clone())));
+    }
+    let slots = server::connection_slots(&cfg.limits);
+    let mut proxy_threads = Vec::with_capacity(proxy_sockets.len());
+    for (i, (socket, pipeline)) in proxy_sockets.into_iter().zip(proxy_pipelines).enumerate() {
+        let (limits, slots, stop) = (cfg.limits.clone(), slots.clone(), stop_rx.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("tollgate-proxy-{i}"))
+            .spawn(move || serve_proxy_thread(socket, pipeline, limits, slots, stop))
+            .context("starting a proxy thread")?;
+        proxy_threads.push(thread);
     }
     if let Some(l) = tls {
         tasks.push(tokio::spawn(l.serve(cfg.limits.clone(), stop_rx.clone())));
@@ -284,6 +330,16 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     for t in tasks {
         let _ = t.await;
     }
+    let joined = tokio::task::spawn_blocking(move || {
+        for t in proxy_threads {
+            match t.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %format!("{e:#}"), "a proxy thread failed"),
+                Err(_) => tracing::error!("a proxy thread panicked"),
+            }
+        }
+    });
+    let _ = joined.await;
     // The audit writer gathers rows before committing: write the last ones.
     let flushed =
         tokio::task::spawn_blocking(move || audit.flush(std::time::Duration::from_secs(5)))
@@ -294,6 +350,37 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// One proxy thread: a single-threaded runtime serving its own socket of
+/// the proxy address until shutdown. Connections, their upstream
+/// connections (the pipeline's own pool) and the wake-ups between them all
+/// stay on this thread.
+fn serve_proxy_thread(
+    socket: std::net::TcpListener,
+    pipeline: Arc<Pipeline>,
+    limits: crate::config::Limits,
+    slots: Arc<tokio::sync::Semaphore>,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting a proxy thread's runtime")?;
+    runtime.block_on(async move {
+        let handler = move |req| {
+            let p = pipeline.clone();
+            async move { p.handle(req).await }
+        };
+        let listener = server::Listener {
+            name: "proxy",
+            tcp: tokio::net::TcpListener::from_std(socket)?,
+            tls: None,
+            handler,
+        };
+        listener.serve_with_slots(limits, slots, stop).await;
+        Ok(())
+    })
 }
 
 /// Returns on SIGTERM or ctrl-c; reloads the policy on SIGHUP.

@@ -23,7 +23,7 @@ use crate::upstream::{BoxError, ProxyBody, UpstreamError};
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
 /// Names, not strings: removing by `&str` parses the name every time.
-const HOP_BY_HOP: [HeaderName; 8] = [
+static HOP_BY_HOP: [HeaderName; 8] = [
     CONNECTION,
     HeaderName::from_static("keep-alive"),
     PROXY_AUTHENTICATE,
@@ -43,11 +43,26 @@ pub const CLIENT_IP: HeaderName = HeaderName::from_static("x-tollgate-client-ip"
 pub const DEVICE: HeaderName = HeaderName::from_static("x-tollgate-device");
 pub const SESSION: HeaderName = HeaderName::from_static("x-tollgate-session");
 
+/// Whether `name` is one of [`HOP_BY_HOP`]. Compared one by one with the
+/// standard names (a tag comparison each): searching an array of names
+/// compared them in full, and a `const` array was built and dropped for
+/// every header looked at.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == CONNECTION
+        || name == PROXY_AUTHENTICATE
+        || name == PROXY_AUTHORIZATION
+        || name == TE
+        || name == TRAILER
+        || name == TRANSFER_ENCODING
+        || name == UPGRADE
+        || name.as_str() == "keep-alive"
+}
+
 /// Removes hop-by-hop headers, including those named by `Connection`.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // Most messages carry none: look first (comparing names is cheap,
     // a removal hashes).
-    if !headers.keys().any(|k| HOP_BY_HOP.contains(k)) {
+    if !headers.keys().any(is_hop_by_hop) {
         return;
     }
     if headers.contains_key(CONNECTION) {
@@ -243,4 +258,23 @@ pub fn context_header(headers: &HeaderMap, name: HeaderName) -> Option<&str> {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hop_by_hop_check_is_the_list() {
+        for name in &HOP_BY_HOP {
+            assert!(is_hop_by_hop(name), "{name}");
+        }
+        for name in [
+            HOST,
+            http::header::CONTENT_TYPE,
+            HeaderName::from_static("x-keep-alive"),
+        ] {
+            assert!(!is_hop_by_hop(&name), "{name}");
+        }
+    }
 }

@@ -34,6 +34,7 @@ use crate::number::Classifier;
 use crate::policy::Engine;
 use crate::route::{Matched, RouteTable};
 use crate::store::AuditLog;
+use crate::telemetry::DecisionLog;
 use crate::upstream::{ProxyBody, UpstreamClient};
 
 pub use body::full;
@@ -48,6 +49,8 @@ pub struct Pipeline {
     /// The review queue; without one (tools, tests) a hold is refused like a
     /// block rather than forwarded unreviewed.
     pub hold: Option<Arc<HoldQueue>>,
+    /// Where decision lines are written.
+    pub decision_log: DecisionLog,
     /// The decision audit log.
     pub audit: Option<AuditLog>,
     pub metrics: Arc<Metrics>,

@@ -172,6 +172,7 @@ pub async fn handle(
                 },
                 shadow,
                 latency,
+                log: &p.decision_log,
                 audit: p.audit.as_ref(),
                 metrics: &p.metrics,
                 now,

@@ -43,23 +43,40 @@ impl PathTemplate {
     }
 
     /// Matches a request path (no query); returns the variables' values.
+    ///
+    /// Walks the path once: a literal segment is compared in place (no
+    /// search for its end), only a variable looks for the next `/`. Every
+    /// request is tried against every send template, so this runs several
+    /// times per request.
     pub fn matches<'p>(&self, path: &'p str) -> Option<Vec<(&str, &'p str)>> {
-        let rest = path.strip_prefix('/')?;
+        let mut rest = path.strip_prefix('/')?;
         let mut vars = Vec::new();
-        let mut parts = rest.split('/');
-        for seg in &self.segments {
-            let part = parts.next()?;
-            match seg {
-                Segment::Literal(lit) if lit == part => {}
-                Segment::Literal(_) => return None,
-                Segment::Var { name, suffix } => match part.strip_suffix(suffix.as_str()) {
+        let count = self.segments.len();
+        for (i, seg) in self.segments.iter().enumerate() {
+            let last = i + 1 == count;
+            let (part, after) = match seg {
+                Segment::Literal(lit) => {
+                    let after = rest.strip_prefix(lit.as_str())?;
+                    (None, after)
+                }
+                Segment::Var { .. } => match rest.find('/') {
+                    Some(at) => (Some(&rest[..at]), &rest[at..]),
+                    None => (Some(rest), ""),
+                },
+            };
+            // A segment ends at a `/`, or at the end of the path for the
+            // last one (where a `/` would start an extra segment).
+            rest = match (last, after.strip_prefix('/')) {
+                (true, _) if after.is_empty() => after,
+                (false, Some(next)) => next,
+                _ => return None,
+            };
+            if let (Segment::Var { name, suffix }, Some(part)) = (seg, part) {
+                match part.strip_suffix(suffix.as_str()) {
                     Some(value) if !value.is_empty() => vars.push((name.as_str(), value)),
                     _ => return None,
-                },
+                }
             }
-        }
-        if parts.next().is_some() {
-            return None;
         }
         Some(vars)
     }
@@ -104,6 +121,69 @@ mod tests {
         let t = PathTemplate::parse("/v1/Account/{auth_id}/Message/").unwrap();
         assert!(t.matches("/v1/Account/MA1/Message/").is_some());
         assert!(t.matches("/v1/Account/MA1/Message").is_none());
+    }
+
+    #[test]
+    fn matches_as_splitting_on_slashes_would() {
+        let split = |t: &PathTemplate, path: &str| -> Option<Vec<String>> {
+            let mut parts = path.strip_prefix('/')?.split('/');
+            let mut vars = Vec::new();
+            for seg in &t.segments {
+                let part = parts.next()?;
+                match seg {
+                    Segment::Literal(lit) if lit == part => {}
+                    Segment::Literal(_) => return None,
+                    Segment::Var { suffix, .. } => match part.strip_suffix(suffix.as_str()) {
+                        Some(v) if !v.is_empty() => vars.push(v.to_owned()),
+                        _ => return None,
+                    },
+                }
+            }
+            parts.next().is_none().then_some(vars)
+        };
+        let templates = [
+            "/2010-04-01/Accounts/{account}/Messages.json",
+            "/2010-04-01/Accounts/{account}/Messages/{sid}.json",
+            "/v1/Account/{auth_id}/Message/",
+            "/sms/json",
+            "/{a}",
+            "/{a}/",
+            "/a//{b}",
+            "/",
+        ];
+        let paths = [
+            "/",
+            "//",
+            "/a",
+            "/a/",
+            "/a//b",
+            "/a//",
+            "/sms/json",
+            "/sms/json/",
+            "/sms/jsonx",
+            "/sms",
+            "/2010-04-01/Accounts/AC1/Messages.json",
+            "/2010-04-01/Accounts/AC1/Messages.json/",
+            "/2010-04-01/Accounts//Messages.json",
+            "/2010-04-01/Accounts/AC1/Messages/SM1.json",
+            "/2010-04-01/Accounts/AC1/Messages/.json",
+            "/v1/Account/MA1/Message/",
+            "/v1/Account/MA1/Message",
+            "/v1/Account/MA1/Message//",
+            "",
+            "x",
+            "/x.json",
+            "/a/b/c",
+        ];
+        for t in templates {
+            let t = PathTemplate::parse(t).unwrap();
+            for p in paths {
+                let got = t
+                    .matches(p)
+                    .map(|v| v.into_iter().map(|(_, v)| v.to_owned()).collect::<Vec<_>>());
+                assert_eq!(got, split(&t, p), "{t:?} {p}");
+            }
+        }
     }
 
     #[test]

@@ -4,6 +4,12 @@
 //! on TLS), bounds concurrent connections, times out slow request headers
 //! and TLS handshakes, and on shutdown stops accepting and gives in-flight
 //! requests a grace period.
+//!
+//! The plain proxy listener runs one single-threaded runtime per core, each
+//! accepting on its own `SO_REUSEPORT` socket ([`bind_per_thread`]): a
+//! connection, its upstream connection and every wake-up between them stay
+//! on one thread, where the work-stealing runtime moved tasks between
+//! threads and woke sleeping workers (futexes, cache misses) per request.
 
 mod tls;
 
@@ -20,7 +26,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
@@ -63,13 +69,28 @@ impl<H> Listener<H> {
 
     /// Accepts until `shutdown` flips, then waits up to the grace period for
     /// open connections to finish.
-    pub async fn serve<F>(self, limits: Limits, mut shutdown: watch::Receiver<bool>)
+    pub async fn serve<F>(self, limits: Limits, shutdown: watch::Receiver<bool>)
     where
         H: Handler<F>,
         F: Future<Output = Response<ProxyBody>> + Send + 'static,
     {
+        let slots = connection_slots(&limits);
+        self.serve_with_slots(limits, slots, shutdown).await
+    }
+
+    /// [`Listener::serve`], drawing connection slots from `slots`, which
+    /// listeners sharing one address (one per thread) share: the limit is
+    /// the address's, not each thread's.
+    pub async fn serve_with_slots<F>(
+        self,
+        limits: Limits,
+        slots: Arc<Semaphore>,
+        mut shutdown: watch::Receiver<bool>,
+    ) where
+        H: Handler<F>,
+        F: Future<Output = Response<ProxyBody>> + Send + 'static,
+    {
         let graceful = GracefulShutdown::new();
-        let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
@@ -172,6 +193,46 @@ impl<H> Listener<H> {
             );
         }
     }
+}
+
+/// The connection limit of one listening address.
+pub fn connection_slots(limits: &Limits) -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(limits.max_connections.max(1)))
+}
+
+/// Binds `threads` sockets to one address with `SO_REUSEPORT`, so that each
+/// thread accepts on its own socket and the kernel spreads connections over
+/// them. Port 0 picks one port for all. Logs the address once, as
+/// [`bind`] does. Each socket is turned into a tokio listener by the
+/// runtime that serves it ([`TcpListener::from_std`]).
+pub async fn bind_per_thread(
+    name: &'static str,
+    addr: SocketAddr,
+    threads: usize,
+) -> anyhow::Result<Vec<std::net::TcpListener>> {
+    let mut bound = addr;
+    let mut sockets = Vec::with_capacity(threads.max(1));
+    for _ in 0..threads.max(1) {
+        let listener = reuseport_listener(bound)
+            .map_err(|e| anyhow::anyhow!("binding the {name} listener on {addr}: {e}"))?;
+        bound = listener.local_addr()?;
+        sockets.push(listener.into_std()?);
+    }
+    tracing::info!(listener = name, addr = %bound, tls = false, threads = sockets.len(), "listening");
+    Ok(sockets)
+}
+
+fn reuseport_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    // tokio's `TcpListener::bind` backlog.
+    socket.listen(1024)
 }
 
 /// Drives a connection, closing it when no request has started within
