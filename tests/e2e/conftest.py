@@ -158,7 +158,7 @@ ADMIN_TOKEN = "e2e-admin-token-7f3c9a1d5b2e4f60"
 
 
 def tollgate_bin() -> Path:
-    return Path(os.environ.get("TOLLGATE_BIN") or REPO / "target" / "debug" / "tollgate")
+    return Path(os.environ.get("TOLLGATE_BIN") or REPO / "target" / "debug" / "tollgate").resolve()
 
 
 @dataclass
