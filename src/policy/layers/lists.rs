@@ -289,7 +289,7 @@ fn hard(action: Action, code: &'static str, detail: String, class: RejectClass) 
         score: if action == Action::Allow { 0 } else { 100 },
         reasons: vec![Reason {
             code,
-            detail,
+            detail: detail.into(),
             weight: if action == Action::Allow { 0 } else { 100 },
             class,
         }],
