@@ -213,7 +213,7 @@ impl Counters {
         }
         if first_in_hour {
             for k in [keys.range3, keys.range4].into_iter().flatten() {
-                self.distinct.add(k, now, 1, 1);
+                self.distinct.bump(k, now, 1);
             }
         }
         if let (Some(k), Some(c)) = (keys.range4, number) {
@@ -233,14 +233,14 @@ impl Counters {
 
     /// One send under `k`, in both resolutions.
     fn count_send(&self, k: Key, now: Timestamp) {
-        self.short.add(k, now, 1, 1);
-        self.long.add(k, now, 1, 1);
+        self.short.bump(k, now, 1);
+        self.long.bump(k, now, 1);
     }
 
     /// One conversion under `k`, in both resolutions.
     fn count_conversion(&self, k: Key, now: Timestamp) {
-        self.conversions.add(k, now, 1, 1);
-        self.conversions_long.add(k, now, 1, 1);
+        self.conversions.bump(k, now, 1);
+        self.conversions_long.bump(k, now, 1);
     }
 
     /// Counts one conversion.
@@ -249,7 +249,7 @@ impl Counters {
         // fresh slice, like the sends that led to it.
         let fresh = keys.number.is_some() && !self.is_trusted(keys, now);
         if let Some(k) = keys.number {
-            self.trusted.add(k, now, 1, 1);
+            self.trusted.bump(k, now, 1);
         }
         for k in keys.number_aggregates().into_iter().flatten() {
             self.count_conversion(k, now);

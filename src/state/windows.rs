@@ -85,6 +85,19 @@ impl<const N: usize> Windows<N> {
         before
     }
 
+    /// Adds `n` at `now` (a write that does not need the sum before it).
+    pub fn bump(&self, key: Key, now: Timestamp, n: u32) {
+        let bucket = self.bucket(now);
+        let mut shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
+        if !shard.contains_key(&key) && shard.len() >= self.per_shard {
+            evict(&mut shard, bucket, self.per_shard);
+        }
+        shard
+            .entry(key)
+            .or_insert_with(|| Ring::new(bucket))
+            .add(bucket, n);
+    }
+
     /// The sum over the last `back` buckets (current included).
     pub fn sum(&self, key: Key, now: Timestamp, back: u32) -> u32 {
         self.sum_between(key, now, back, 0)
@@ -145,6 +158,9 @@ mod tests {
         assert_eq!(w.sum(k, t0.plus_seconds(120), 6), 2);
         assert_eq!(w.sum(k, t0.plus_seconds(3 * 3600), 6), 0);
         assert_eq!(w.sum(h.key(Kind::Number, "other"), t0, 6), 0);
+        w.bump(k, t0.plus_seconds(180), 3);
+        assert_eq!(w.sum(k, t0.plus_seconds(180), 6), 5);
+        assert_eq!(w.add(k, t0.plus_seconds(240), 1, 6), 5);
     }
 
     #[test]
