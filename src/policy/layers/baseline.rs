@@ -113,7 +113,7 @@ impl BaselineLayer {
 /// Learned hourly volumes per country and hour of the week.
 #[derive(Debug, Default)]
 pub struct Baselines {
-    countries: HashMap<Region, Volume>,
+    countries: HashMap<Region, Volume, ahash::RandomState>,
     global: Volume,
 }
 

@@ -552,7 +552,7 @@ impl ConversionLayer {
 pub struct ConversionRates {
     /// Per country: all its sends, and (`true`) those to numbers that had
     /// not converted before.
-    countries: HashMap<(Region, bool), Rate>,
+    countries: HashMap<(Region, bool), Rate, ahash::RandomState>,
 }
 
 #[derive(Debug, Clone)]

@@ -39,8 +39,8 @@ pub struct Cap {
 #[derive(Debug, Default)]
 pub struct GeoLayer {
     permitted: HashSet<Region>,
-    tier: HashMap<Region, (Arc<str>, u32)>,
-    caps: HashMap<Region, Cap>,
+    tier: HashMap<Region, (Arc<str>, u32), ahash::RandomState>,
+    caps: HashMap<Region, Cap, ahash::RandomState>,
     cap_weight: u32,
 }
 
@@ -50,7 +50,7 @@ fn region(c: &str, section: &str) -> Result<Region, String> {
 
 impl Config {
     pub fn build(&self) -> Result<GeoLayer, String> {
-        let mut tier = HashMap::new();
+        let mut tier = HashMap::default();
         for (name, countries) in &self.tiers {
             let w = *self
                 .tier_weights

@@ -142,7 +142,7 @@ impl PatternLayer {
 /// state is short-lived by nature).
 pub struct Sequences {
     per_shard: usize,
-    shards: Box<[Mutex<HashMap<Key, Seq>>]>,
+    shards: Box<[Mutex<HashMap<Key, Seq, ahash::RandomState>>]>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -166,12 +166,12 @@ impl Sequences {
         Sequences {
             per_shard: (capacity / SEQ_SHARDS).max(8),
             shards: (0..SEQ_SHARDS)
-                .map(|_| Mutex::new(HashMap::new()))
+                .map(|_| Mutex::new(HashMap::default()))
                 .collect(),
         }
     }
 
-    fn shard(&self, k: Key) -> &Mutex<HashMap<Key, Seq>> {
+    fn shard(&self, k: Key) -> &Mutex<HashMap<Key, Seq, ahash::RandomState>> {
         &self.shards[(k.0 >> 60) as usize % SEQ_SHARDS]
     }
 
