@@ -423,7 +423,7 @@ mod tests {
         let log = DecisionLog::default();
         let reason = |code| crate::policy::Reason {
             code,
-            detail: String::new(),
+            detail: String::new().into(),
             weight: 1,
             class: crate::policy::RejectClass::Fraud,
         };

@@ -75,10 +75,10 @@ pub struct Summary {
     pub currency: String,
     pub input: InputStats,
     pub total: Row,
-    pub by_country: HashMap<Option<Region>, Row>,
+    pub by_country: HashMap<Option<Region>, Row, ahash::RandomState>,
     pub by_label: BTreeMap<String, Row>,
     /// Stopped sends per reason code (a send counts once per reason).
-    pub by_reason: HashMap<&'static str, u64>,
+    pub by_reason: HashMap<&'static str, u64, ahash::RandomState>,
     /// Per-minute [allowed, held, blocked].
     pub timeline: BTreeMap<i64, [u64; 3]>,
     /// Sends per score (0–100) and action.
@@ -95,9 +95,9 @@ impl Summary {
             currency: currency.to_string(),
             input: InputStats::default(),
             total: Row::default(),
-            by_country: HashMap::new(),
+            by_country: HashMap::default(),
             by_label: BTreeMap::new(),
-            by_reason: HashMap::new(),
+            by_reason: HashMap::default(),
             timeline: BTreeMap::new(),
             scores: vec![[0; 3]; 101],
             own_price: 0,

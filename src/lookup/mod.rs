@@ -212,7 +212,8 @@ impl Config {
                         code: "lookup.unavailable",
                         detail: format!(
                             "the number-intelligence lookup failed ({why}); failing closed"
-                        ),
+                        )
+                        .into(),
                         weight: c.unavailable_weight,
                         class: RejectClass::Fraud,
                     });
@@ -242,7 +243,8 @@ impl Config {
                     code: "lookup.sms_pumping_risk",
                     detail: format!(
                         "the lookup service rates the SMS pumping risk {level} ({score}/100)"
-                    ),
+                    )
+                    .into(),
                     weight,
                     class: RejectClass::Fraud,
                 });
@@ -255,7 +257,7 @@ impl Config {
         {
             out.push(Reason {
                 code: "lookup.line_type",
-                detail: format!("the lookup service reports a {t} line"),
+                detail: format!("the lookup service reports a {t} line").into(),
                 weight: *w,
                 class: RejectClass::LineType,
             });

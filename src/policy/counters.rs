@@ -117,6 +117,32 @@ impl Default for Capacity {
     }
 }
 
+/// The key of carrier `name` in country code `code`: the key of the text
+/// `{code}:{name}`, assembled on the stack (this runs for every send).
+fn carrier_key(h: &KeyHasher, code: u16, name: &str) -> Key {
+    let mut buf = [0u8; 96];
+    let mut digits = [0u8; 5];
+    let mut rest = code;
+    let mut first = digits.len();
+    loop {
+        first -= 1;
+        digits[first] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let text = &digits[first..];
+    let len = text.len() + 1 + name.len();
+    let Some(out) = buf.get_mut(..len) else {
+        return h.key(Kind::Carrier, &format!("{code}:{name}"));
+    };
+    out[..text.len()].copy_from_slice(text);
+    out[text.len()] = b':';
+    out[text.len() + 1..].copy_from_slice(name.as_bytes());
+    h.key_bytes(Kind::Carrier, out)
+}
+
 impl Counters {
     pub fn new(hasher: KeyHasher, cap: Capacity) -> Counters {
         Counters {
@@ -151,7 +177,7 @@ impl Counters {
             k.carrier = c
                 .carrier
                 .as_deref()
-                .map(|n| h.key(Kind::Carrier, &format!("{}:{n}", c.calling_code)));
+                .map(|n| carrier_key(h, c.calling_code, n));
             k.country = c.region.map(|r| h.key(Kind::Country, r.as_str()));
             k.fresh_country = c.region.map(|r| h.key(Kind::FreshCountry, r.as_str()));
             k.line_type = Some(h.key(Kind::LineType, c.line_type.as_str()));
@@ -187,7 +213,7 @@ impl Counters {
         }
         if first_in_hour {
             for k in [keys.range3, keys.range4].into_iter().flatten() {
-                self.distinct.add(k, now, 1, 1);
+                self.distinct.bump(k, now, 1);
             }
         }
         if let (Some(k), Some(c)) = (keys.range4, number) {
@@ -207,14 +233,14 @@ impl Counters {
 
     /// One send under `k`, in both resolutions.
     fn count_send(&self, k: Key, now: Timestamp) {
-        self.short.add(k, now, 1, 1);
-        self.long.add(k, now, 1, 1);
+        self.short.bump(k, now, 1);
+        self.long.bump(k, now, 1);
     }
 
     /// One conversion under `k`, in both resolutions.
     fn count_conversion(&self, k: Key, now: Timestamp) {
-        self.conversions.add(k, now, 1, 1);
-        self.conversions_long.add(k, now, 1, 1);
+        self.conversions.bump(k, now, 1);
+        self.conversions_long.bump(k, now, 1);
     }
 
     /// Counts one conversion.
@@ -223,7 +249,7 @@ impl Counters {
         // fresh slice, like the sends that led to it.
         let fresh = keys.number.is_some() && !self.is_trusted(keys, now);
         if let Some(k) = keys.number {
-            self.trusted.add(k, now, 1, 1);
+            self.trusted.bump(k, now, 1);
         }
         for k in keys.number_aggregates().into_iter().flatten() {
             self.count_conversion(k, now);
@@ -273,5 +299,27 @@ impl Counters {
     /// A number that converted in the last 45–90 days.
     pub fn is_trusted(&self, keys: &Keys, now: Timestamp) -> bool {
         keys.number.is_some_and(|k| self.trusted.sum(k, now, 2) > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn carrier_keys_are_the_keys_of_code_colon_name() {
+        let h = KeyHasher::seeded(4);
+        let long = "x".repeat(200);
+        for (code, name) in [
+            (234, "MTN Nigeria"),
+            (1, "AT&T"),
+            (65535, ""),
+            (44, long.as_str()),
+        ] {
+            assert_eq!(
+                carrier_key(&h, code, name),
+                h.key(Kind::Carrier, &format!("{code}:{name}"))
+            );
+        }
     }
 }

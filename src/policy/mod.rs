@@ -20,7 +20,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 pub use config::{HoldPolicy, Mode, OnExpiry, PolicyConfig, Span, Thresholds};
-pub use decision::{Action, Decision, Reason, RejectClass};
+pub use decision::{Action, Decision, Detail, Reason, RejectClass};
 
 use crate::clock::Timestamp;
 use crate::config::SourceError;
@@ -151,7 +151,7 @@ impl Policy {
         if self.conversion.trust && counters.is_trusted(keys, s.now) {
             reasons.push(Reason {
                 code: "conversion.trusted_number",
-                detail: "this number converted before".to_owned(),
+                detail: "this number converted before".into(),
                 weight: 0,
                 class: RejectClass::Fraud,
             });

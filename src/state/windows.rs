@@ -33,6 +33,10 @@ type Shard<const N: usize> = HashMap<Key, Ring<N>, BuildHasherDefault<Identity>>
 /// `capacity` keys.
 pub struct Windows<const N: usize> {
     width_s: i64,
+    /// `width_s` in milliseconds: the bucket of a time is one division
+    /// (floor(floor(ms / 1000) / w) = floor(ms / (1000 w))), taken on
+    /// every read and write.
+    width_ms: i64,
     per_shard: usize,
     shards: Box<[Mutex<Shard<N>>]>,
 }
@@ -48,6 +52,7 @@ impl<const N: usize> Windows<N> {
     pub fn new(width_s: u32, capacity: usize) -> Windows<N> {
         Windows {
             width_s: i64::from(width_s.max(1)),
+            width_ms: i64::from(width_s.max(1)) * 1000,
             per_shard: (capacity / SHARDS).max(8),
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
         }
@@ -59,7 +64,9 @@ impl<const N: usize> Windows<N> {
     }
 
     fn bucket(&self, now: Timestamp) -> u32 {
-        (now.millis().div_euclid(1000) / self.width_s).clamp(0, i64::from(u32::MAX)) as u32
+        now.millis()
+            .div_euclid(self.width_ms)
+            .clamp(0, i64::from(u32::MAX)) as u32
     }
 
     /// Buckets covering `window_s` seconds (at least one).
@@ -83,6 +90,19 @@ impl<const N: usize> Windows<N> {
         let before = ring.sum(bucket, back);
         ring.add(bucket, n);
         before
+    }
+
+    /// Adds `n` at `now` (a write that does not need the sum before it).
+    pub fn bump(&self, key: Key, now: Timestamp, n: u32) {
+        let bucket = self.bucket(now);
+        let mut shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
+        if !shard.contains_key(&key) && shard.len() >= self.per_shard {
+            evict(&mut shard, bucket, self.per_shard);
+        }
+        shard
+            .entry(key)
+            .or_insert_with(|| Ring::new(bucket))
+            .add(bucket, n);
     }
 
     /// The sum over the last `back` buckets (current included).
@@ -145,6 +165,29 @@ mod tests {
         assert_eq!(w.sum(k, t0.plus_seconds(120), 6), 2);
         assert_eq!(w.sum(k, t0.plus_seconds(3 * 3600), 6), 0);
         assert_eq!(w.sum(h.key(Kind::Number, "other"), t0, 6), 0);
+        w.bump(k, t0.plus_seconds(180), 3);
+        assert_eq!(w.sum(k, t0.plus_seconds(180), 6), 5);
+        assert_eq!(w.add(k, t0.plus_seconds(240), 1, 6), 5);
+    }
+
+    #[test]
+    fn buckets_are_whole_seconds_over_the_width() {
+        let w: Windows<6> = Windows::new(300, 1000);
+        for ms in [
+            0i64,
+            999,
+            1000,
+            299_999,
+            300_000,
+            300_999,
+            1_790_000_123_456,
+            -1,
+            -1000,
+            -300_001,
+        ] {
+            let expected = (ms.div_euclid(1000) / 300).clamp(0, i64::from(u32::MAX)) as u32;
+            assert_eq!(w.bucket(Timestamp(ms)), expected, "{ms} ms");
+        }
     }
 
     #[test]

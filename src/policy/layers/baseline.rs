@@ -100,7 +100,9 @@ impl BaselineLayer {
             let scale = ((ratio / self.surge - 1.0) / 9.0).clamp(0.0, 1.0);
             out.push(Reason {
                 code: "baseline.surge",
-                detail: format!("{current} sends to {region} this hour, {ratio:.1}× {basis}"),
+                detail: crate::detail!(
+                    "{current} sends to {region} this hour, {ratio:.1}× {basis}"
+                ),
                 weight: (f64::from(self.weight) * (1.0 + scale)).round() as u32,
                 class: RejectClass::Fraud,
             });
@@ -111,7 +113,7 @@ impl BaselineLayer {
 /// Learned hourly volumes per country and hour of the week.
 #[derive(Debug, Default)]
 pub struct Baselines {
-    countries: HashMap<Region, Volume>,
+    countries: HashMap<Region, Volume, ahash::RandomState>,
     global: Volume,
 }
 

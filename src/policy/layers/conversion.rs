@@ -30,7 +30,7 @@ use crate::number::Region;
 use crate::policy::config::Span;
 use crate::policy::counters::{Counters, Keys};
 use crate::policy::layers::velocity::human;
-use crate::policy::{Reason, RejectClass, Subject};
+use crate::policy::{Detail, Reason, RejectClass, Subject};
 use crate::state::Kind;
 
 /// `[conversion]` section.
@@ -388,14 +388,14 @@ impl ConversionLayer {
             let conversions = counters.conversions_within(k, s.now, r.window);
             let rate = f64::from(conversions) / f64::from(sends);
             if rate < r.below {
+                let (name, window, below) = (r.name, r.window, r.below);
                 out.push(Reason {
                     code: r.code,
-                    detail: format!(
-                        "{conversions} of {sends} sends to this {} in the last {} converted ({:.0}%, under {:.0}%)",
-                        r.name,
-                        human(r.window),
+                    detail: crate::detail!(
+                        "{conversions} of {sends} sends to this {name} in the last {} converted ({:.0}%, under {:.0}%)",
+                        human(window),
                         rate * 100.0,
-                        r.below * 100.0
+                        below * 100.0
                     ),
                     weight: r.weight,
                     class: RejectClass::Fraud,
@@ -414,7 +414,7 @@ impl ConversionLayer {
             return;
         }
         let fresh_number = self.trust || !counters.is_trusted(keys, s.now);
-        let mut best: Option<(u32, String)> = None;
+        let mut best: Option<(u32, Detail)> = None;
         for d in &self.drifts {
             if best.as_ref().is_some_and(|(w, _)| *w >= d.weight) || (d.fresh && !fresh_number) {
                 continue;
@@ -451,7 +451,7 @@ impl ConversionLayer {
             let what = if d.fresh { "new numbers of " } else { "" };
             best = Some((
                 d.weight,
-                format!(
+                crate::detail!(
                     "sends to {what}{region} have converted under their usual {:.0}% for the last {hours} h (evidence {llr:.1}){confirmed}",
                     p0 * 100.0,
                 ),
@@ -481,7 +481,7 @@ impl ConversionLayer {
         // Without trust, a returning number reaches this layer: the new
         // slice's rules are not about it.
         let fresh_number = self.trust || !counters.is_trusted(keys, s.now);
-        let mut best: Option<(u32, String)> = None;
+        let mut best: Option<(u32, Detail)> = None;
         for d in &self.deficits {
             if best.as_ref().is_some_and(|(w, _)| *w >= d.weight) {
                 continue;
@@ -521,11 +521,12 @@ impl ConversionLayer {
                     continue;
                 }
             }
+            let window = d.window;
             best = Some((
                 d.weight,
-                format!(
+                crate::detail!(
                     "{c} of {n} sends to {what}{region} in the last {} converted ({:.0}%), against its usual {:.0}% ({z:.1}σ below)",
-                    human(d.window),
+                    human(window),
                     rate * 100.0,
                     p0 * 100.0
                 ),
@@ -551,7 +552,7 @@ impl ConversionLayer {
 pub struct ConversionRates {
     /// Per country: all its sends, and (`true`) those to numbers that had
     /// not converted before.
-    countries: HashMap<(Region, bool), Rate>,
+    countries: HashMap<(Region, bool), Rate, ahash::RandomState>,
 }
 
 #[derive(Debug, Clone)]

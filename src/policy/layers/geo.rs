@@ -3,6 +3,7 @@
 //! "Fraud Shield"). Tiers and caps are policy data, never Rust.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -38,8 +39,8 @@ pub struct Cap {
 #[derive(Debug, Default)]
 pub struct GeoLayer {
     permitted: HashSet<Region>,
-    tier: HashMap<Region, (String, u32)>,
-    caps: HashMap<Region, Cap>,
+    tier: HashMap<Region, (Arc<str>, u32), ahash::RandomState>,
+    caps: HashMap<Region, Cap, ahash::RandomState>,
     cap_weight: u32,
 }
 
@@ -49,7 +50,7 @@ fn region(c: &str, section: &str) -> Result<Region, String> {
 
 impl Config {
     pub fn build(&self) -> Result<GeoLayer, String> {
-        let mut tier = HashMap::new();
+        let mut tier = HashMap::default();
         for (name, countries) in &self.tiers {
             let w = *self
                 .tier_weights
@@ -57,7 +58,7 @@ impl Config {
                 .ok_or_else(|| format!("geo.tiers.{name} has no weight in geo.tier_weights"))?;
             for c in countries {
                 if tier
-                    .insert(region(c, "geo.tiers")?, (name.clone(), w))
+                    .insert(region(c, "geo.tiers")?, (Arc::from(name.as_str()), w))
                     .is_some()
                 {
                     return Err(format!("geo.tiers: `{c}` is in more than one tier"));
@@ -96,7 +97,7 @@ impl GeoLayer {
         if !self.permitted.is_empty() && !self.permitted.contains(&region) {
             out.push(Reason {
                 code: "geo.not_permitted",
-                detail: format!("{region} is not among the permitted countries"),
+                detail: crate::detail!("{region} is not among the permitted countries"),
                 weight: 100,
                 class: RejectClass::Geo,
             });
@@ -104,9 +105,10 @@ impl GeoLayer {
         }
         if let Some((name, w)) = self.tier.get(&region) {
             if *w > 0 {
+                let name = Arc::clone(name);
                 out.push(Reason {
                     code: "geo.risk_tier",
-                    detail: format!("{region} is in the `{name}` risk tier"),
+                    detail: crate::detail!("{region} is in the `{name}` risk tier"),
                     weight: *w,
                     class: RejectClass::Geo,
                 });
@@ -125,7 +127,7 @@ impl GeoLayer {
                 };
                 out.push(Reason {
                     code: "geo.cap_exceeded",
-                    detail: format!(
+                    detail: crate::detail!(
                         "{n} sends to {region} in the last {per}, over the cap of {limit}"
                     ),
                     weight: self.cap_weight,

@@ -219,14 +219,14 @@ impl Compiled {
     fn hit(&self, subject: &Subject<'_>) -> Option<Hit> {
         let c = subject.number.ok()?;
         let d = c.number.digits();
-        if self.numbers.contains(d) {
+        if !self.numbers.is_empty() && self.numbers.contains(d) {
             return Some(Hit::Number);
         }
         if self.ranges.contains_prefix_of(d) {
             return Some(Hit::Range);
         }
         c.region
-            .filter(|r| self.countries.contains(r))
+            .filter(|r| !self.countries.is_empty() && self.countries.contains(r))
             .map(Hit::Country)
     }
 }
@@ -289,7 +289,7 @@ fn hard(action: Action, code: &'static str, detail: String, class: RejectClass) 
         score: if action == Action::Allow { 0 } else { 100 },
         reasons: vec![Reason {
             code,
-            detail,
+            detail: detail.into(),
             weight: if action == Action::Allow { 0 } else { 100 },
             class,
         }],

@@ -84,7 +84,7 @@ impl NumberLayer {
             Err(e) => {
                 out.push(Reason {
                     code: "number.unparseable",
-                    detail: format!("the destination is not a phone number ({e})"),
+                    detail: format!("the destination is not a phone number ({e})").into(),
                     weight: 100,
                     class: RejectClass::InvalidNumber,
                 });
@@ -99,7 +99,7 @@ impl NumberLayer {
                 .unwrap_or_else(|| "no country".to_owned());
             out.push(Reason {
                 code: "number.invalid",
-                detail: format!("the number is not valid in the numbering plan ({region})"),
+                detail: format!("the number is not valid in the numbering plan ({region})").into(),
                 weight: 100,
                 class: RejectClass::InvalidNumber,
             });
@@ -108,7 +108,7 @@ impl NumberLayer {
         if self.blocked.contains(&c.line_type) {
             out.push(Reason {
                 code: "number.line_type",
-                detail: format!("{} numbers cannot receive an OTP SMS", c.line_type),
+                detail: format!("{} numbers cannot receive an OTP SMS", c.line_type).into(),
                 weight: 100,
                 class: RejectClass::LineType,
             });
@@ -117,7 +117,7 @@ impl NumberLayer {
         if let Some((t, w)) = self.risky.iter().find(|(t, _)| *t == c.line_type) {
             out.push(Reason {
                 code: "number.risky_line_type",
-                detail: format!("{t} numbers are often used for pumping"),
+                detail: format!("{t} numbers are often used for pumping").into(),
                 weight: *w,
                 class: RejectClass::LineType,
             });

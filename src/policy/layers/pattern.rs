@@ -108,7 +108,9 @@ impl PatternLayer {
             if streak >= c.seq_min {
                 out.push(Reason {
                     code: "pattern.sequential",
-                    detail: format!("{streak} near-sequential numbers in a row in this range"),
+                    detail: crate::detail!(
+                        "{streak} near-sequential numbers in a row in this range"
+                    ),
                     weight: c.seq_weight,
                     class: RejectClass::Fraud,
                 });
@@ -126,7 +128,7 @@ impl PatternLayer {
                 let extra = (distinct - max - 1).saturating_mul(c.d_extra);
                 out.push(Reason {
                     code,
-                    detail: format!("{distinct} distinct numbers in this {name} range within the window, over {max}"),
+                    detail: crate::detail!("{distinct} distinct numbers in this {name} range within the window, over {max}"),
                     weight: c.d_weight.saturating_add(extra).min(100),
                     class: RejectClass::Fraud,
                 });
@@ -140,7 +142,7 @@ impl PatternLayer {
 /// state is short-lived by nature).
 pub struct Sequences {
     per_shard: usize,
-    shards: Box<[Mutex<HashMap<Key, Seq>>]>,
+    shards: Box<[Mutex<HashMap<Key, Seq, ahash::RandomState>>]>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -164,12 +166,12 @@ impl Sequences {
         Sequences {
             per_shard: (capacity / SEQ_SHARDS).max(8),
             shards: (0..SEQ_SHARDS)
-                .map(|_| Mutex::new(HashMap::new()))
+                .map(|_| Mutex::new(HashMap::default()))
                 .collect(),
         }
     }
 
-    fn shard(&self, k: Key) -> &Mutex<HashMap<Key, Seq>> {
+    fn shard(&self, k: Key) -> &Mutex<HashMap<Key, Seq, ahash::RandomState>> {
         &self.shards[(k.0 >> 60) as usize % SEQ_SHARDS]
     }
 

@@ -130,13 +130,12 @@ impl VelocityLayer {
             let n = seen + 1;
             if n > r.max {
                 let extra = (n - r.max - 1).saturating_mul(r.per_extra);
+                let (name, window_s, max) = (r.name, r.window_s, r.max);
                 out.push(Reason {
                     code: r.code,
-                    detail: format!(
-                        "{n} sends to this {} in {}, over {}",
-                        r.name,
-                        human(r.window_s),
-                        r.max
+                    detail: crate::detail!(
+                        "{n} sends to this {name} in {}, over {max}",
+                        human(window_s)
                     ),
                     weight: r.weight.saturating_add(extra).min(100),
                     class: RejectClass::Fraud,
