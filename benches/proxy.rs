@@ -26,13 +26,11 @@ use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::TokioIo;
 
 const BODY: &str = "To=%2B447400123456&From=%2B15005550006&Body=Your+code+is+123456";
 const PATH: &str = "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json";
@@ -222,48 +220,65 @@ fn wrk(port: u16, script: &Path, seconds: u64, connections: u64) -> f64 {
 }
 
 /// Open-loop latency at `rate` req/s for `seconds`: (p50, p99, p999) in µs.
-fn open_loop(port: u16, rate: f64, seconds: u64) -> (f64, f64, f64) {
+///
+/// wrk2's model: a fixed set of keep-alive connections, each sending its
+/// share of the schedule one request at a time, and every latency measured
+/// from the request's *scheduled* time, so a stall shows in full (no
+/// coordinated omission). A pool that opened a connection whenever all were
+/// busy would turn any stall into thousands of new connections and measure
+/// the generator's own collapse instead.
+fn open_loop(port: u16, rate: f64, seconds: u64, conns: u64) -> (f64, f64, f64) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
     rt.block_on(async move {
-        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(1024)
-            .build_http();
-        let client = Arc::new(client);
-        let uri: hyper::Uri = format!("http://127.0.0.1:{port}{PATH}")
-            .parse()
-            .unwrap_or_else(|e| panic!("{e}"));
         let total = (rate * seconds as f64) as u64;
+        let conns = conns.clamp(1, total.max(1));
         let start = tokio::time::Instant::now();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Option<u64>>();
-        for i in 0..total {
-            let scheduled = start + Duration::from_secs_f64(i as f64 / rate);
-            tokio::time::sleep_until(scheduled).await;
-            let (client, uri, tx) = (client.clone(), uri.clone(), tx.clone());
-            tokio::spawn(async move {
-                let req = hyper::Request::post(uri)
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .header("authorization", AUTH)
-                    .body(Full::new(Bytes::from_static(BODY.as_bytes())))
-                    .unwrap_or_else(|e| panic!("{e}"));
-                let ok = match client.request(req).await {
-                    Ok(resp) => resp.into_body().collect().await.is_ok(),
-                    Err(_) => false,
-                };
-                let _ = tx.send(ok.then(|| scheduled.elapsed().as_micros() as u64));
-            });
+        let mut tasks = Vec::new();
+        for c in 0..conns {
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::new();
+                let mut errors = 0u64;
+                let mut sender = None;
+                for i in (c..total).step_by(conns as usize) {
+                    let scheduled = start + Duration::from_secs_f64(i as f64 / rate);
+                    tokio::time::sleep_until(scheduled).await;
+                    if sender.is_none() {
+                        sender = connect(port).await;
+                    }
+                    let Some(s) = sender.as_mut() else {
+                        errors += 1;
+                        continue;
+                    };
+                    let req = hyper::Request::post(PATH)
+                        .header("host", format!("127.0.0.1:{port}"))
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .header("authorization", AUTH)
+                        .body(Full::new(Bytes::from_static(BODY.as_bytes())))
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    let ok = match s.send_request(req).await {
+                        Ok(resp) => resp.into_body().collect().await.is_ok(),
+                        Err(_) => false,
+                    };
+                    if ok {
+                        lat.push(scheduled.elapsed().as_micros() as u64);
+                    } else {
+                        errors += 1;
+                        sender = None;
+                    }
+                }
+                (lat, errors)
+            }));
         }
-        drop(tx);
         let mut lat = Vec::with_capacity(total as usize);
         let mut errors = 0u64;
-        while let Some(r) = rx.recv().await {
-            match r {
-                Some(us) => lat.push(us),
-                None => errors += 1,
-            }
+        for t in tasks {
+            let (l, e) = t.await.unwrap_or_else(|e| panic!("{e}"));
+            lat.extend(l);
+            errors += e;
         }
         if errors > 0 {
             eprintln!("  warning: {errors} failed requests");
@@ -276,6 +291,19 @@ fn open_loop(port: u16, rate: f64, seconds: u64) -> (f64, f64, f64) {
         };
         (p(0.5), p(0.99), p(0.999))
     })
+}
+
+/// One HTTP/1.1 keep-alive connection, its driver spawned.
+async fn connect(port: u16) -> Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let _ = stream.set_nodelay(true);
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .ok()?;
+    tokio::spawn(conn);
+    Some(sender)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -338,16 +366,16 @@ fn main() {
     };
     let lat_seconds = seconds.max(5);
     println!(
-        "latency, open loop at {rate:.0} req/s ({}), {lat_seconds}s each:",
+        "latency, open loop at {rate:.0} req/s ({}) over {conns} connections, {lat_seconds}s each:",
         if env_u64("TOLLGATE_BENCH_RATE", 0) == 0 {
             "half of tollgate's peak"
         } else {
             "TOLLGATE_BENCH_RATE"
         }
     );
-    let direct = open_loop(up, rate, lat_seconds);
-    let via_nginx = open_loop(ngx, rate, lat_seconds);
-    let via_tollgate = open_loop(tg, rate, lat_seconds);
+    let direct = open_loop(up, rate, lat_seconds, conns);
+    let via_nginx = open_loop(ngx, rate, lat_seconds, conns);
+    let via_tollgate = open_loop(tg, rate, lat_seconds, conns);
     for (name, (p50, p99, p999)) in [
         ("direct upstream", direct),
         ("nginx proxy_pass", via_nginx),
