@@ -48,6 +48,8 @@ sleep 1
 kill -TERM "$TGPID"; wait "$TGPID" || true
 REQ=$(grep -oP '\d+(?= requests in)' "$OUT/wrk.txt")
 PROFILE=$(ls "$OUT"/callgrind.out.*.1)
-TOTAL=$(callgrind_annotate "$PROFILE" 2>/dev/null | grep -m1 "PROGRAM TOTALS" | awk '{gsub(",","",$1); print $1}')
+# awk reads to the end: `grep -m1` would SIGPIPE the annotator and, under
+# pipefail, end the script before it prints.
+TOTAL=$(callgrind_annotate "$PROFILE" 2>/dev/null | awk '/PROGRAM TOTALS/ && !done {gsub(",","",$1); print $1; done=1}')
 echo "requests=$REQ instructions=$TOTAL per_request=$((TOTAL / REQ))"
 echo "profile: $PROFILE"
