@@ -440,7 +440,8 @@ mod tests {
                 false,
             ),
         ] {
-            let record = DecisionRecord {
+            // One record for each path (recording consumes it).
+            let record = || DecisionRecord {
                 route: "twilio.messages",
                 provider: "twilio",
                 channel,
@@ -462,24 +463,9 @@ mod tests {
                 .with_current_span(false)
                 .with_writer(move || sink.clone())
                 .finish();
-            tracing::subscriber::with_default(subscriber, || record_decision(record));
+            tracing::subscriber::with_default(subscriber, || record_decision(record()));
             let stock = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-            let record = DecisionRecord {
-                route: "twilio.messages",
-                provider: "twilio",
-                channel,
-                to: "+44********56".into(),
-                number: None,
-                decision: &decision,
-                outcome: "forwarded",
-                shadow,
-                latency: Duration::from_micros(1234),
-                log: &log,
-                audit: None,
-                metrics: &metrics,
-                now: Timestamp(0),
-            };
-            let direct = decision_line(&record, "unknown", "unparseable").unwrap();
+            let direct = decision_line(&record(), "unknown", "unparseable").unwrap();
             assert_eq!(untimed(&direct), untimed(&stock));
         }
     }
