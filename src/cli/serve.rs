@@ -74,8 +74,9 @@ pub struct Args {
     /// Serve the plain proxy listener on N threads, each a single-threaded
     /// runtime on its own SO_REUSEPORT socket with its own upstream pool,
     /// instead of the shared work-stealing runtime [default: shared].
-    /// Experimental: more throughput on the benchmark, but open-loop runs
-    /// at 16k req/s sometimes stalled for seconds (`benches/proxy.rs`).
+    /// Experimental: ~20% more throughput on the benchmark, but without
+    /// work stealing a thread that blocks stalls every connection on its
+    /// socket (see the README's benchmark notes).
     #[arg(long, value_name = "N", env = "TOLLGATE_PROXY_THREADS")]
     proxy_threads: Option<std::num::NonZeroUsize>,
 }
