@@ -9,26 +9,16 @@ use std::sync::Arc;
 use std::time::Instant;
 use tollgate::number::{corpus, CachedClassifier, Classifier};
 
-fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .map_or(0, |pages| pages * 4096)
-}
+#[path = "common/mod.rs"]
+mod common;
+use common::rss_bytes;
 
 fn ns_per(n: usize, t: std::time::Duration) -> f64 {
     t.as_nanos() as f64 / n as f64
 }
 
 fn main() {
-    let n: usize = std::env::var("TOLLGATE_BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(500_000);
+    let n: usize = common::env_or("TOLLGATE_BENCH_N", 500_000);
 
     let rss0 = rss_bytes();
     let t = Instant::now();

@@ -13,16 +13,16 @@ use tollgate::clock::Timestamp;
 use tollgate::number::{corpus, Classifier};
 use tollgate::policy::{Engine, Policy, SendFacts};
 
+#[path = "common/mod.rs"]
+mod common;
+
 fn percentile(sorted: &[u64], p: f64) -> u64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted.get(i).copied().unwrap_or(0)
 }
 
 fn main() {
-    let n: usize = std::env::var("TOLLGATE_BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(300_000);
+    let n: usize = common::env_or("TOLLGATE_BENCH_N", 300_000);
     let classifier = Classifier::embedded();
     let numbers: Vec<String> = corpus::mixed(&classifier, 0xDEC1, n)
         .into_iter()
@@ -34,20 +34,22 @@ fn main() {
     let policy = Policy::embedded().unwrap_or_else(|e| panic!("{e}"));
     let engine = Engine::deterministic(policy, 1);
     let t0 = Timestamp(1_790_000_000_000);
+    // One Twilio send from one of 4096 client IPs.
+    let facts = |i: usize| SendFacts {
+        route: "twilio.messages",
+        provider: "twilio",
+        channel: "sms",
+        account: Some("AC1"),
+        client_ip: Some(ips[i % ips.len()].as_str()),
+        ..SendFacts::default()
+    };
 
     // Warm up both paths on a different corpus (tables and allocator hot,
     // counters populated as in a running proxy).
     for (i, s) in corpus::mixed(&classifier, 7, 100_000).iter().enumerate() {
         if let Ok(num) = classifier.parse(&format!("+{s}"), None) {
             let c = classifier.classify(&num);
-            let facts = SendFacts {
-                route: "twilio.messages",
-                provider: "twilio",
-                channel: "sms",
-                account: Some("AC1"),
-                client_ip: Some(&ips[i % ips.len()]),
-                ..SendFacts::default()
-            };
+            let facts = facts(i);
             black_box(engine.decide(&facts, Ok(&c), t0.plus_seconds(i as i64 / 50)));
         }
     }
@@ -67,14 +69,7 @@ fn main() {
     let mut full = Vec::with_capacity(n);
     let start = Instant::now();
     for (i, s) in numbers.iter().enumerate() {
-        let facts = SendFacts {
-            route: "twilio.messages",
-            provider: "twilio",
-            channel: "sms",
-            account: Some("AC1"),
-            client_ip: Some(&ips[i % ips.len()]),
-            ..SendFacts::default()
-        };
+        let facts = facts(i);
         let now = t0.plus_seconds(2000 + i as i64 / 50);
         let t = Instant::now();
         let number = classifier

@@ -12,22 +12,15 @@ use tollgate::clock::Timestamp;
 use tollgate::number::Classifier;
 use tollgate::policy::{Engine, Policy, SendFacts};
 
+#[path = "common/mod.rs"]
+mod common;
+
 fn rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .map_or(0.0, |pages| (pages * 4096) as f64 / 1e6)
+    common::rss_bytes() as f64 / 1e6
 }
 
 fn main() {
-    let n: u64 = std::env::var("TOLLGATE_BENCH_DESTINATIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000_000);
+    let n: u64 = common::env_or("TOLLGATE_BENCH_DESTINATIONS", 10_000_000);
     let classifier = Classifier::embedded();
     let engine = Engine::deterministic(Policy::embedded().unwrap_or_else(|e| panic!("{e}")), 3);
     // Valid mobile prefixes of ~30 countries; the last 7 digits vary, so

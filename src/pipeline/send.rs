@@ -110,8 +110,14 @@ pub async fn handle(
         }
     };
 
-    // Phases: classify and decide, per scored destination.
+    // Phases: classify and decide, per scored destination. The client
+    // context is the request's, the same for every destination.
     let headers = &parts.headers;
+    let (client_ip, device, session) = (
+        context_header(headers, forward::CLIENT_IP),
+        context_header(headers, forward::DEVICE),
+        context_header(headers, forward::SESSION),
+    );
     let mut verdicts = Vec::with_capacity(extracted.destinations.len());
     for destination in &extracted.destinations {
         if !destination.scored {
@@ -130,9 +136,9 @@ pub async fn handle(
             provider: &route.provider,
             account: extracted.account.as_deref(),
             channel: &destination.channel,
-            client_ip: context_header(headers, forward::CLIENT_IP),
-            device: context_header(headers, forward::DEVICE),
-            session: context_header(headers, forward::SESSION),
+            client_ip,
+            device,
+            session,
         };
         // Phase: enrich (optional lookup, bounded by its time budget).
         let lookup = match (&p.lookup, &number) {

@@ -69,6 +69,27 @@ pub struct Endpoint<S> {
     pub spec: S,
 }
 
+/// What every endpoint kind compiles the same way from its route file entry.
+struct Head {
+    id: String,
+    method: Method,
+    template: PathTemplate,
+    upstream: Arc<Upstream>,
+}
+
+impl Head {
+    fn with<S>(self, provider: &str, spec: S) -> Endpoint<S> {
+        Endpoint {
+            id: self.id,
+            provider: provider.to_owned(),
+            method: self.method,
+            template: self.template,
+            upstream: self.upstream,
+            spec,
+        }
+    }
+}
+
 /// A send endpoint ready for matching.
 pub type SendRoute = Endpoint<SendEndpoint>;
 /// A feedback endpoint ready for matching.
@@ -221,16 +242,15 @@ impl RouteTable {
                         return Err(err(format!("endpoint name `{name}` is used twice"))
                             .near(&src.text, &format!("\"{name}\"")));
                     }
-                    Ok((
-                        format!("{}.{name}", file.provider),
-                        method(m)?,
-                        template(path)?,
-                        upstream(up)?,
-                    ))
+                    Ok(Head {
+                        id: format!("{}.{name}", file.provider),
+                        method: method(m)?,
+                        template: template(path)?,
+                        upstream: upstream(up)?,
+                    })
                 };
             for spec in &file.send {
-                let (id, method, template, upstream) =
-                    endpoint(&spec.name, &spec.method, &spec.path, &spec.upstream)?;
+                let head = endpoint(&spec.name, &spec.method, &spec.path, &spec.upstream)?;
                 spec.dialect
                     .check_answers(&spec.answers)
                     .map_err(|m| err(format!("send `{}`: {m}", spec.name)))?;
@@ -240,34 +260,14 @@ impl RouteTable {
                         spec.name
                     )));
                 }
-                let provider = file.provider.clone();
-                let spec = spec.clone();
-                table.sends.push(Endpoint {
-                    id,
-                    provider,
-                    method,
-                    template,
-                    upstream,
-                    spec,
-                });
+                table.sends.push(head.with(&file.provider, spec.clone()));
             }
             for spec in &file.feedback {
-                let (id, method, template, upstream) =
-                    endpoint(&spec.name, &spec.method, &spec.path, &spec.upstream)?;
-                let provider = file.provider.clone();
-                let spec = spec.clone();
-                table.feedback.push(Endpoint {
-                    id,
-                    provider,
-                    method,
-                    template,
-                    upstream,
-                    spec,
-                });
+                let head = endpoint(&spec.name, &spec.method, &spec.path, &spec.upstream)?;
+                table.feedback.push(head.with(&file.provider, spec.clone()));
             }
             for spec in &file.status {
-                let (id, method, template, upstream) =
-                    endpoint(&spec.name, &spec.method, &spec.path, &spec.upstream)?;
+                let head = endpoint(&spec.name, &spec.method, &spec.path, &spec.upstream)?;
                 if !spec.path.contains(&format!("{{{}}}", spec.id)) {
                     return Err(err(format!(
                         "status `{}`: the path has no `{{{}}}` variable",
@@ -275,16 +275,7 @@ impl RouteTable {
                     ))
                     .near(&src.text, &format!("\"{}\"", spec.path)));
                 }
-                let provider = file.provider.clone();
-                let spec = spec.clone();
-                table.status.push(Endpoint {
-                    id,
-                    provider,
-                    method,
-                    template,
-                    upstream,
-                    spec,
-                });
+                table.status.push(head.with(&file.provider, spec.clone()));
             }
             for p in &file.passthrough {
                 if !p.prefix.starts_with('/') {

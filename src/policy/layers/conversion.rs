@@ -402,18 +402,27 @@ impl ConversionLayer {
                 });
             }
         }
-        self.deficit(s, keys, counters, out);
-        self.drift(s, keys, counters, out);
+        // Without trust, a returning number reaches this layer: the new
+        // slice's deficits and drifts are not about it.
+        let fresh_number = self.trust || !counters.is_trusted(keys, s.now);
+        self.deficit(s, keys, counters, fresh_number, out);
+        self.drift(s, keys, counters, fresh_number, out);
     }
 
     /// Hour-by-hour evidence that the country converts less than it
     /// learned to expect.
-    fn drift(&self, s: &Subject<'_>, keys: &Keys, counters: &Counters, out: &mut Vec<Reason>) {
+    fn drift(
+        &self,
+        s: &Subject<'_>,
+        keys: &Keys,
+        counters: &Counters,
+        fresh_number: bool,
+        out: &mut Vec<Reason>,
+    ) {
         let Some(region) = keys.region else { return };
         if self.drifts.is_empty() {
             return;
         }
-        let fresh_number = self.trust || !counters.is_trusted(keys, s.now);
         let mut best: Option<(u32, Detail)> = None;
         for d in &self.drifts {
             if best.as_ref().is_some_and(|(w, _)| *w >= d.weight) || (d.fresh && !fresh_number) {
@@ -469,7 +478,14 @@ impl ConversionLayer {
 
     /// The country against its own learned conversion rate (all its sends,
     /// or only those to numbers that had not converted before).
-    fn deficit(&self, s: &Subject<'_>, keys: &Keys, counters: &Counters, out: &mut Vec<Reason>) {
+    fn deficit(
+        &self,
+        s: &Subject<'_>,
+        keys: &Keys,
+        counters: &Counters,
+        fresh_number: bool,
+        out: &mut Vec<Reason>,
+    ) {
         let Some(region) = keys.region else { return };
         if self.deficits.is_empty() {
             return;
@@ -478,9 +494,6 @@ impl ConversionLayer {
             let rates = counters.rates.lock().unwrap_or_else(|p| p.into_inner());
             (rates.learned(region, false), rates.learned(region, true))
         };
-        // Without trust, a returning number reaches this layer: the new
-        // slice's rules are not about it.
-        let fresh_number = self.trust || !counters.is_trusted(keys, s.now);
         let mut best: Option<(u32, Detail)> = None;
         for d in &self.deficits {
             if best.as_ref().is_some_and(|(w, _)| *w >= d.weight) {
