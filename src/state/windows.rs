@@ -83,7 +83,8 @@ impl<const N: usize> Windows<N> {
     pub fn add(&self, key: Key, now: Timestamp, n: u32, back: u32) -> u32 {
         let bucket = self.bucket(now);
         let mut shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
-        if !shard.contains_key(&key) && shard.len() >= self.per_shard {
+        // Length first: the second probe runs only in a full shard.
+        if shard.len() >= self.per_shard && !shard.contains_key(&key) {
             evict(&mut shard, bucket, self.per_shard);
         }
         let ring = shard.entry(key).or_insert_with(|| Ring::new(bucket));
@@ -96,7 +97,8 @@ impl<const N: usize> Windows<N> {
     pub fn bump(&self, key: Key, now: Timestamp, n: u32) {
         let bucket = self.bucket(now);
         let mut shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
-        if !shard.contains_key(&key) && shard.len() >= self.per_shard {
+        // Length first: the second probe runs only in a full shard.
+        if shard.len() >= self.per_shard && !shard.contains_key(&key) {
             evict(&mut shard, bucket, self.per_shard);
         }
         shard
