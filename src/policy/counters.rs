@@ -7,41 +7,28 @@ use std::sync::Mutex;
 
 use crate::clock::Timestamp;
 use crate::number::{Classification, LineType, Region};
-use crate::state::{Key, KeyHasher, Kind, Windows};
+use crate::state::{Key, KeyHasher, Kind, Series, SeriesWindows, Windows};
+use crate::state::{LONG_BUCKET_S, SHORT_BUCKET_S};
 
 use super::layers::baseline::Baselines;
 use super::layers::conversion::ConversionRates;
 use super::layers::pattern::Sequences;
 use super::SendFacts;
 
-/// Per-number rings: 6 × 10 min.
-pub type NumberWindows = Windows<6>;
-/// Short rings: 24 × 5 min (2 h).
-pub type ShortWindows = Windows<24>;
-/// Long rings: 24 × 1 h.
-pub type LongWindows = Windows<24>;
-/// Bucket width of the short rings, in seconds.
-pub const SHORT_BUCKET_S: u32 = 300;
-/// Bucket width of the long rings, in seconds.
-pub const LONG_BUCKET_S: u32 = 3600;
 
 /// Every counter of the engine. Survives policy reloads.
 pub struct Counters {
     pub hasher: KeyHasher,
-    /// Sends per number.
-    pub numbers: NumberWindows,
+    /// Sends per number: 6 × 10 min.
+    pub numbers: Windows<6>,
     /// Sends per range, carrier, country, line type, account, client
-    /// context.
-    pub short: ShortWindows,
-    pub long: LongWindows,
-    /// Sends to a number not seen in the last hour, per range.
-    pub distinct: ShortWindows,
-    /// Conversions per range, carrier, country, line type (2 h, 5-minute
-    /// resolution).
-    pub conversions: ShortWindows,
-    /// The same over 24 h (1-hour resolution): slow campaigns show only
-    /// in long windows.
-    pub conversions_long: LongWindows,
+    /// context: 2 h in 5-minute buckets and 24 h in hourly ones.
+    pub sends: SeriesWindows,
+    /// Sends to a number not seen in the last hour, per range (24 × 5 min).
+    pub distinct: Windows<24>,
+    /// Conversions per range, carrier, country, line type, at the same
+    /// two resolutions: slow campaigns show only in the long one.
+    pub conversions: SeriesWindows,
     /// Numbers that converted (trust).
     pub trusted: Windows<2>,
     /// Each country's learned conversion rate (bounded by the number of
@@ -148,11 +135,9 @@ impl Counters {
         Counters {
             hasher,
             numbers: Windows::new(600, cap.numbers),
-            short: Windows::new(SHORT_BUCKET_S, cap.aggregates),
-            long: Windows::new(LONG_BUCKET_S, cap.aggregates),
+            sends: SeriesWindows::new(cap.aggregates),
             distinct: Windows::new(SHORT_BUCKET_S, cap.aggregates),
-            conversions: Windows::new(SHORT_BUCKET_S, cap.aggregates),
-            conversions_long: Windows::new(LONG_BUCKET_S, cap.aggregates),
+            conversions: SeriesWindows::new(cap.aggregates),
             // Two 45-day buckets: "converted in the last 45 to 90 days".
             trusted: Windows::new(45 * 86_400, cap.numbers),
             sequences: Sequences::new(cap.aggregates),
@@ -206,10 +191,10 @@ impl Counters {
             .chain(context)
             .flatten()
         {
-            self.count_send(k, now);
+            self.sends.bump(k, now, 1);
         }
         if let (true, Some(k)) = (fresh, keys.fresh_country) {
-            self.count_send(k, now);
+            self.sends.bump(k, now, 1);
         }
         if first_in_hour {
             for k in [keys.range3, keys.range4].into_iter().flatten() {
@@ -231,18 +216,6 @@ impl Counters {
         }
     }
 
-    /// One send under `k`, in both resolutions.
-    fn count_send(&self, k: Key, now: Timestamp) {
-        self.short.bump(k, now, 1);
-        self.long.bump(k, now, 1);
-    }
-
-    /// One conversion under `k`, in both resolutions.
-    fn count_conversion(&self, k: Key, now: Timestamp) {
-        self.conversions.bump(k, now, 1);
-        self.conversions_long.bump(k, now, 1);
-    }
-
     /// Counts one conversion.
     pub fn record_conversion(&self, keys: &Keys, now: Timestamp) {
         // The first conversion of a number not trusted yet belongs to the
@@ -252,10 +225,10 @@ impl Counters {
             self.trusted.bump(k, now, 1);
         }
         for k in keys.number_aggregates().into_iter().flatten() {
-            self.count_conversion(k, now);
+            self.conversions.bump(k, now, 1);
         }
         if let (true, Some(k)) = (fresh, keys.fresh_country) {
-            self.count_conversion(k, now);
+            self.conversions.bump(k, now, 1);
         }
         if let Some(region) = keys.region {
             self.rates
@@ -265,40 +238,36 @@ impl Counters {
         }
     }
 
-    /// Sends to `k` within the last `window_s` seconds that are older than
-    /// `grace_s` (young sends have not had time to convert). Windows up to
-    /// 2 h read the 5-minute rings; longer ones (up to 24 h) the hourly
-    /// rings less the sends still in grace.
-    pub fn matured_sends(&self, k: Key, now: Timestamp, window_s: u32, grace_s: u32) -> u32 {
-        let skip = grace_s.div_ceil(SHORT_BUCKET_S);
-        if window_s <= 7200 {
-            self.short
-                .sum_between(k, now, window_s.div_ceil(SHORT_BUCKET_S), skip)
-        } else {
-            let all = self.long.sum(k, now, window_s.div_ceil(LONG_BUCKET_S));
-            let young = if skip == 0 {
-                0
-            } else {
-                self.short.sum(k, now, skip)
-            };
-            all.saturating_sub(young)
-        }
-    }
-
-    /// Conversions of `k` within the last `window_s` seconds (up to 24 h).
-    pub fn conversions_within(&self, k: Key, now: Timestamp, window_s: u32) -> u32 {
-        if window_s <= 7200 {
-            self.conversions
-                .sum(k, now, window_s.div_ceil(SHORT_BUCKET_S))
-        } else {
-            self.conversions_long
-                .sum(k, now, window_s.div_ceil(LONG_BUCKET_S))
-        }
-    }
-
     /// A number that converted in the last 45–90 days.
     pub fn is_trusted(&self, keys: &Keys, now: Timestamp) -> bool {
         keys.number.is_some_and(|k| self.trusted.sum(k, now, 2) > 0)
+    }
+}
+
+/// Sends in `series` within the last `window_s` seconds that are older
+/// than `grace_s` (young sends have not had time to convert), at `tick`.
+/// Windows up to 2 h read the 5-minute buckets; longer ones (up to 24 h)
+/// the hourly buckets less the sends still in grace.
+pub fn matured_sends(series: Option<&Series>, tick: u32, window_s: u32, grace_s: u32) -> u32 {
+    let Some(s) = series else { return 0 };
+    let skip = grace_s.div_ceil(SHORT_BUCKET_S);
+    if window_s <= 7200 {
+        s.short(tick, window_s.div_ceil(SHORT_BUCKET_S), skip)
+    } else {
+        let all = s.long(tick, window_s.div_ceil(LONG_BUCKET_S), 0);
+        let young = if skip == 0 { 0 } else { s.short(tick, skip, 0) };
+        all.saturating_sub(young)
+    }
+}
+
+/// Counts in `series` within the last `window_s` seconds (up to 24 h), at
+/// `tick`.
+pub fn within(series: Option<&Series>, tick: u32, window_s: u32) -> u32 {
+    let Some(s) = series else { return 0 };
+    if window_s <= 7200 {
+        s.short(tick, window_s.div_ceil(SHORT_BUCKET_S), 0)
+    } else {
+        s.long(tick, window_s.div_ceil(LONG_BUCKET_S), 0)
     }
 }
 

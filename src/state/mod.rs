@@ -1,7 +1,7 @@
 //! In-memory scoring state: counters over sliding windows, keyed by number,
 //! range, carrier, country, account and client context.
 //!
-//! Counters are sharded maps of fixed-size time-bucket rings (DESIGN §5:
+//! Counters are sharded maps of fixed-size time-bucket rings ([`Table`]) (DESIGN §5:
 //! moka's per-key upsert is 10–50× slower on this path). Every family is
 //! bounded: when a shard is full, the least recently touched entries go
 //! first, so an attacker who sprays ten million numbers costs a bounded
@@ -11,8 +11,12 @@
 
 mod key;
 mod ring;
+mod series;
+mod table;
 mod windows;
 
 pub use key::{Key, KeyHasher, Kind};
 pub use ring::Ring;
-pub use windows::{Windows, WindowsStats};
+pub use series::{Series, SeriesWindows, LONG_BUCKET_S, SHORT_BUCKET_S};
+pub use table::{Entry, Table};
+pub use windows::Windows;

@@ -1,33 +1,21 @@
-//! A bounded, sharded map from [`Key`] to [`Ring`].
+//! One counter family of single rings: a [`Table`] of [`Ring`]s of `N`
+//! buckets of a given width.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::Mutex;
-
+use super::table::{Entry, Table};
 use super::{Key, Ring};
 use crate::clock::Timestamp;
 
-const SHARDS: usize = 64;
-
-/// Keys are already uniformly random 64-bit hashes: use them as they are.
-#[derive(Default)]
-struct Identity(u64);
-
-impl Hasher for Identity {
-    fn finish(&self) -> u64 {
-        self.0
+impl<const N: usize> Entry for Ring<N> {
+    fn new(tick: u32) -> Self {
+        Ring::new(tick)
     }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 << 8) | u64::from(*b);
-        }
+    fn head(&self) -> u32 {
+        Ring::head(self)
     }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
+    fn expired(&self, tick: u32) -> bool {
+        tick.saturating_sub(Ring::head(self)) >= N as u32
     }
 }
-
-type Shard<const N: usize> = HashMap<Key, Ring<N>, BuildHasherDefault<Identity>>;
 
 /// One counter family: rings of `N` buckets of `width_s` seconds, at most
 /// `capacity` keys.
@@ -37,15 +25,7 @@ pub struct Windows<const N: usize> {
     /// (floor(floor(ms / 1000) / w) = floor(ms / (1000 w))), taken on
     /// every read and write.
     width_ms: i64,
-    per_shard: usize,
-    shards: Box<[Mutex<Shard<N>>]>,
-}
-
-/// Sizes, for metrics and the memory benchmark.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct WindowsStats {
-    pub keys: usize,
-    pub evicted: u64,
+    table: Table<Ring<N>>,
 }
 
 impl<const N: usize> Windows<N> {
@@ -53,8 +33,7 @@ impl<const N: usize> Windows<N> {
         Windows {
             width_s: i64::from(width_s.max(1)),
             width_ms: i64::from(width_s.max(1)) * 1000,
-            per_shard: (capacity / SHARDS).max(8),
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            table: Table::new(capacity),
         }
     }
 
@@ -64,9 +43,7 @@ impl<const N: usize> Windows<N> {
     }
 
     fn bucket(&self, now: Timestamp) -> u32 {
-        now.millis()
-            .div_euclid(self.width_ms)
-            .clamp(0, i64::from(u32::MAX)) as u32
+        bucket(now, self.width_ms)
     }
 
     /// Buckets covering `window_s` seconds (at least one).
@@ -74,37 +51,21 @@ impl<const N: usize> Windows<N> {
         ((i64::from(window_s) + self.width_s - 1) / self.width_s).clamp(1, N as i64) as u32
     }
 
-    fn shard(&self, key: Key) -> &Mutex<Shard<N>> {
-        &self.shards[(key.0 >> 58) as usize % SHARDS]
-    }
-
     /// Adds `n` at `now` and returns the window sum over `back` buckets
     /// *before* the addition.
     pub fn add(&self, key: Key, now: Timestamp, n: u32, back: u32) -> u32 {
         let bucket = self.bucket(now);
-        let mut shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
-        // Length first: the second probe runs only in a full shard.
-        if shard.len() >= self.per_shard && !shard.contains_key(&key) {
-            evict(&mut shard, bucket, self.per_shard);
-        }
-        let ring = shard.entry(key).or_insert_with(|| Ring::new(bucket));
-        let before = ring.sum(bucket, back);
-        ring.add(bucket, n);
-        before
+        self.table.update(key, bucket, |ring| {
+            let before = ring.sum(bucket, back);
+            ring.add(bucket, n);
+            before
+        })
     }
 
     /// Adds `n` at `now` (a write that does not need the sum before it).
     pub fn bump(&self, key: Key, now: Timestamp, n: u32) {
         let bucket = self.bucket(now);
-        let mut shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
-        // Length first: the second probe runs only in a full shard.
-        if shard.len() >= self.per_shard && !shard.contains_key(&key) {
-            evict(&mut shard, bucket, self.per_shard);
-        }
-        shard
-            .entry(key)
-            .or_insert_with(|| Ring::new(bucket))
-            .add(bucket, n);
+        self.table.update(key, bucket, |ring| ring.add(bucket, n));
     }
 
     /// The sum over the last `back` buckets (current included).
@@ -115,40 +76,26 @@ impl<const N: usize> Windows<N> {
     /// The sum from `back` buckets ago to `skip` buckets ago (exclusive).
     pub fn sum_between(&self, key: Key, now: Timestamp, back: u32, skip: u32) -> u32 {
         let bucket = self.bucket(now);
-        let shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
-        shard
-            .get(&key)
-            .map(|r| r.sum_between(bucket, back, skip))
+        self.table
+            .read(key, |r| r.sum_between(bucket, back, skip))
             .unwrap_or(0)
     }
 
-    pub fn stats(&self) -> WindowsStats {
-        let keys = self
-            .shards
-            .iter()
-            .map(|s| s.lock().map(|s| s.len()).unwrap_or(0))
-            .sum();
-        WindowsStats { keys, evicted: 0 }
+    /// Keys held.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
     }
 }
 
-/// Frees room in a full shard: drops entries that fell out of the window
-/// entirely, then, if that was not enough, the least recently touched ones
-/// until the shard is at 7/8 of its capacity (amortises the scan).
-fn evict<const N: usize>(shard: &mut Shard<N>, now: u32, cap: usize) {
-    shard.retain(|_, r| now.saturating_sub(r.head()) < N as u32);
-    let target = cap - cap / 8;
-    if shard.len() < cap {
-        return;
-    }
-    let mut heads: Vec<u32> = shard.values().map(Ring::head).collect();
-    let cut = heads
-        .len()
-        .saturating_sub(target)
-        .min(heads.len().saturating_sub(1));
-    let (_, nth, _) = heads.select_nth_unstable(cut);
-    let threshold = *nth;
-    shard.retain(|_, r| r.head() > threshold);
+/// The bucket of `now` for buckets `width_ms` wide, clamped to `u32`.
+pub(super) fn bucket(now: Timestamp, width_ms: i64) -> u32 {
+    now.millis()
+        .div_euclid(width_ms)
+        .clamp(0, i64::from(u32::MAX)) as u32
 }
 
 #[cfg(test)]
@@ -205,7 +152,7 @@ mod tests {
                 6,
             );
         }
-        let keys = w.stats().keys;
+        let keys = w.len();
         assert!(keys <= 64 * 100, "{keys} keys");
         // the most recent keys survive
         assert_eq!(

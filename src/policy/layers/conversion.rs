@@ -28,10 +28,10 @@ use serde::Deserialize;
 use crate::clock::Timestamp;
 use crate::number::Region;
 use crate::policy::config::Span;
-use crate::policy::counters::{Counters, Keys};
+use crate::policy::counters::{self, Counters, Keys};
 use crate::policy::layers::velocity::human;
 use crate::policy::{Detail, Reason, RejectClass, Subject};
-use crate::state::Kind;
+use crate::state::{Key, Kind, Series, SeriesWindows};
 
 /// `[conversion]` section.
 #[derive(Debug, Deserialize)]
@@ -379,13 +379,14 @@ impl ConversionLayer {
         counters: &Counters,
         out: &mut Vec<Reason>,
     ) {
+        let mut read = Histories::new(counters, s.now);
         for r in &self.rules {
             let Some(k) = keys.get(r.kind) else { continue };
-            let sends = counters.matured_sends(k, s.now, r.window, r.grace);
+            let sends = read.matured_sends(k, r.window, r.grace);
             if sends < r.min {
                 continue;
             }
-            let conversions = counters.conversions_within(k, s.now, r.window);
+            let conversions = read.conversions_within(k, r.window);
             let rate = f64::from(conversions) / f64::from(sends);
             if rate < r.below {
                 let (name, window, below) = (r.name, r.window, r.below);
@@ -405,8 +406,8 @@ impl ConversionLayer {
         // Without trust, a returning number reaches this layer: the new
         // slice's deficits and drifts are not about it.
         let fresh_number = self.trust || !counters.is_trusted(keys, s.now);
-        self.deficit(s, keys, counters, fresh_number, out);
-        self.drift(s, keys, counters, fresh_number, out);
+        self.deficit(keys, counters, &mut read, fresh_number, out);
+        self.drift(s, keys, counters, &mut read, fresh_number, out);
     }
 
     /// Hour-by-hour evidence that the country converts less than it
@@ -416,6 +417,7 @@ impl ConversionLayer {
         s: &Subject<'_>,
         keys: &Keys,
         counters: &Counters,
+        read: &mut Histories<'_>,
         fresh_number: bool,
         out: &mut Vec<Reason>,
     ) {
@@ -450,8 +452,8 @@ impl ConversionLayer {
             };
             let mut confirmed = String::new();
             if let Some((recent, grace, ratio)) = d.recent {
-                let rn = counters.matured_sends(k, s.now, recent, grace);
-                let rc = counters.conversions_within(k, s.now, recent);
+                let rn = read.matured_sends(k, recent, grace);
+                let rc = read.conversions_within(k, recent);
                 if rn == 0 || f64::from(rc) >= ratio * p0 * f64::from(rn) {
                     continue;
                 }
@@ -480,9 +482,9 @@ impl ConversionLayer {
     /// or only those to numbers that had not converted before).
     fn deficit(
         &self,
-        s: &Subject<'_>,
         keys: &Keys,
         counters: &Counters,
+        read: &mut Histories<'_>,
         fresh_number: bool,
         out: &mut Vec<Reason>,
     ) {
@@ -513,11 +515,11 @@ impl ConversionLayer {
             if mass < self.learned_min || p0 <= 0.0 || p0 >= 1.0 {
                 continue;
             }
-            let n = counters.matured_sends(k, s.now, d.window, d.grace);
+            let n = read.matured_sends(k, d.window, d.grace);
             if n < d.min {
                 continue;
             }
-            let c = counters.conversions_within(k, s.now, d.window);
+            let c = read.conversions_within(k, d.window);
             let (n, c) = (f64::from(n), f64::from(c));
             let rate = c / n;
             if rate >= d.ratio * p0 {
@@ -528,8 +530,8 @@ impl ConversionLayer {
                 continue;
             }
             if let Some((recent, ratio)) = d.recent {
-                let rn = counters.matured_sends(k, s.now, recent, d.grace);
-                let rc = counters.conversions_within(k, s.now, recent);
+                let rn = read.matured_sends(k, recent, d.grace);
+                let rc = read.conversions_within(k, recent);
                 if rn == 0 || f64::from(rc) >= ratio * p0 * f64::from(rn) {
                     continue;
                 }
@@ -553,6 +555,66 @@ impl ConversionLayer {
                 class: RejectClass::Fraud,
             });
         }
+    }
+}
+
+/// The counts one evaluation has read, by key: rules, deficits and drifts
+/// ask many windows of the same few keys (the country's most of all), and
+/// each family of a key is read from the counters once, when first asked.
+pub struct Histories<'a> {
+    counters: &'a Counters,
+    tick: u32,
+    read: [Option<Read>; 8],
+}
+
+struct Read {
+    key: Key,
+    sends: Option<Series>,
+    /// Not read until asked: most ranges stop at too few sends.
+    conversions: Option<Option<Series>>,
+}
+
+impl<'a> Histories<'a> {
+    pub fn new(counters: &'a Counters, now: Timestamp) -> Histories<'a> {
+        Histories {
+            counters,
+            tick: SeriesWindows::tick(now),
+            read: Default::default(),
+        }
+    }
+
+    fn of(&mut self, k: Key) -> &mut Read {
+        let at = self
+            .read
+            .iter()
+            .position(|slot| slot.as_ref().is_none_or(|r| r.key == k));
+        // Past eight keys (no policy asks that many) the last slot is reused.
+        let slot = &mut self.read[at.unwrap_or(7)];
+        if !matches!(slot, Some(r) if r.key == k) {
+            *slot = None;
+        }
+        let counters = self.counters;
+        slot.get_or_insert_with(|| Read {
+            key: k,
+            sends: counters.sends.get(k),
+            conversions: None,
+        })
+    }
+
+    /// Sends to `k` in the window, less those still in grace.
+    pub fn matured_sends(&mut self, k: Key, window_s: u32, grace_s: u32) -> u32 {
+        let tick = self.tick;
+        counters::matured_sends(self.of(k).sends.as_ref(), tick, window_s, grace_s)
+    }
+
+    /// Conversions of `k` in the window.
+    pub fn conversions_within(&mut self, k: Key, window_s: u32) -> u32 {
+        let (tick, counters) = (self.tick, self.counters);
+        let read = self.of(k);
+        let c = read
+            .conversions
+            .get_or_insert_with(|| counters.conversions.get(k));
+        counters::within(c.as_ref(), tick, window_s)
     }
 }
 

@@ -115,8 +115,8 @@ impl GeoLayer {
             }
         }
         if let (Some(cap), Some(k)) = (self.caps.get(&region), keys.country) {
-            let hour = counters.short.sum(k, s.now, 12) + 1;
-            let day = counters.long.sum(k, s.now, 24) + 1;
+            let hour = counters.sends.short_sum(k, s.now, 12) + 1;
+            let day = counters.sends.long_sum(k, s.now, 24) + 1;
             let over_hour = cap.per_hour > 0 && hour > cap.per_hour;
             let over_day = cap.per_day > 0 && day > cap.per_day;
             if over_hour || over_day {
