@@ -15,7 +15,6 @@ use super::layers::conversion::ConversionRates;
 use super::layers::pattern::Sequences;
 use super::SendFacts;
 
-
 /// Every counter of the engine. Survives policy reloads.
 pub struct Counters {
     pub hasher: KeyHasher,
@@ -169,6 +168,44 @@ impl Counters {
             k.region = c.region;
         }
         k
+    }
+
+    /// Starts loading every entry a send with these keys reads and
+    /// writes: most of them (its number, ranges and client) are not in
+    /// cache, and prefetching them all at once overlaps the misses.
+    pub fn prefetch_send(&self, keys: &Keys) {
+        if let Some(k) = keys.number {
+            self.numbers.prefetch(k);
+            self.trusted.prefetch(k);
+        }
+        let context = [keys.account, keys.client_ip, keys.device, keys.session];
+        for k in keys
+            .number_aggregates()
+            .into_iter()
+            .chain(context)
+            .chain([keys.fresh_country])
+            .flatten()
+        {
+            self.sends.prefetch(k);
+        }
+        for k in [keys.range3, keys.range4].into_iter().flatten() {
+            self.distinct.prefetch(k);
+        }
+    }
+
+    /// Starts loading every entry a conversion with these keys writes.
+    pub fn prefetch_conversion(&self, keys: &Keys) {
+        if let Some(k) = keys.number {
+            self.trusted.prefetch(k);
+        }
+        for k in keys
+            .number_aggregates()
+            .into_iter()
+            .chain([keys.fresh_country])
+            .flatten()
+        {
+            self.conversions.prefetch(k);
+        }
     }
 
     /// Counts one send attempt (whatever its outcome).

@@ -262,6 +262,7 @@ impl Engine {
         now: Timestamp,
     ) -> Decision {
         let keys = self.counters.keys(send, number.ok());
+        self.counters.prefetch_send(&keys);
         let subject = Subject {
             send,
             number,
@@ -343,6 +344,7 @@ impl Engine {
     /// time is passed in like for sends.
     pub fn record_conversion(&self, number: &Classification, now: Timestamp) {
         let keys = self.counters.keys(&SendFacts::default(), Some(number));
+        self.counters.prefetch_conversion(&keys);
         self.counters.record_conversion(&keys, now);
         if let Some(sink) = &self.sink {
             sink.converted(number, now);

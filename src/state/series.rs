@@ -74,6 +74,11 @@ impl SeriesWindows {
         bucket(now, i64::from(SHORT_BUCKET_S) * 1000)
     }
 
+    /// Starts loading the entry of `key` (see [`Table::prefetch`]).
+    pub fn prefetch(&self, key: Key) {
+        self.table.prefetch(key);
+    }
+
     /// Adds `n` at `now` in both resolutions.
     pub fn bump(&self, key: Key, now: Timestamp, n: u32) {
         let tick = Self::tick(now);
@@ -96,9 +101,7 @@ impl SeriesWindows {
     /// The last `back` hourly buckets (current included).
     pub fn long_sum(&self, key: Key, now: Timestamp, back: u32) -> u32 {
         let tick = Self::tick(now);
-        self.table
-            .read(key, |s| s.long(tick, back, 0))
-            .unwrap_or(0)
+        self.table.read(key, |s| s.long(tick, back, 0)).unwrap_or(0)
     }
 
     /// Keys held.

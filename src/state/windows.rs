@@ -51,6 +51,11 @@ impl<const N: usize> Windows<N> {
         ((i64::from(window_s) + self.width_s - 1) / self.width_s).clamp(1, N as i64) as u32
     }
 
+    /// Starts loading the entry of `key` (see [`Table::prefetch`]).
+    pub fn prefetch(&self, key: Key) {
+        self.table.prefetch(key);
+    }
+
     /// Adds `n` at `now` and returns the window sum over `back` buckets
     /// *before* the addition.
     pub fn add(&self, key: Key, now: Timestamp, n: u32, back: u32) -> u32 {
