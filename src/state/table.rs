@@ -231,7 +231,7 @@ fn prefetch_line(addr: usize) {
     use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
     // SAFETY: a prefetch never faults and never reads into the program:
     // any address, even a freed or unmapped one, is only a cache hint.
-    unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::without_provenance(addr)) }
+    unsafe { _mm_prefetch::<_MM_HINT_T0>(addr as *const i8) }
 }
 
 #[cfg(not(target_arch = "x86_64"))]

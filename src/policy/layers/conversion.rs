@@ -587,7 +587,7 @@ impl<'a> Histories<'a> {
         let at = self
             .read
             .iter()
-            .position(|slot| slot.as_ref().is_none_or(|r| r.key == k));
+            .position(|slot| slot.as_ref().map_or(true, |r| r.key == k));
         // Past eight keys (no policy asks that many) the last slot is reused.
         let slot = &mut self.read[at.unwrap_or(7)];
         if !matches!(slot, Some(r) if r.key == k) {
