@@ -1,24 +1,44 @@
 //! The pooled HTTP client to the aggregators.
 //!
-//! One client for all upstreams: connection reuse per host, HTTP/1.1 or h2 by
-//! ALPN, rustls with the Mozilla roots (plus an optional extra CA for staging
-//! and tests), connect and response-header timeouts.
+//! One client for all upstreams: a pool of connections per scheme and
+//! authority, HTTP/1.1, or h2 when TLS negotiates it (ALPN), rustls with the
+//! Mozilla roots (plus an optional extra CA for staging and tests), connect
+//! and response-header timeouts.
 //!
-//! Nothing that could send an SMS is ever retried. hyper's pool may re-issue
-//! a request only when the pooled connection was already closed *before* the
-//! request was written (`retry_canceled_requests`): the upstream never saw it.
+//! The pool is hyper's connection API (`client::conn`) with a small list of
+//! idle HTTP/1.1 connections per upstream, not hyper-util's general-purpose
+//! client: that client's per-request bookkeeping (pool keys, checkout
+//! futures, a task spawned per request to return the connection, `Host`
+//! formatted per request) cost more instructions than the proxy's own
+//! forward phase. Here an HTTP/1.1 connection goes back to its pool when
+//! its answer's body has been read to the end ([`UpstreamBody`]); an answer
+//! dropped before its end closes the connection instead, as it cannot be
+//! reused. Idle connections are closed after `upstream_idle_timeout_s` and
+//! never used once older than that.
+//!
+//! Nothing that could send an SMS is ever retried. A request is re-issued
+//! only when it went to a pooled connection that was already closed *before*
+//! the request was written (hyper hands the unsent request back): the
+//! upstream never saw it. A request that failed on a fresh connection is
+//! never re-issued.
 
 use std::path::Path;
-use std::time::Duration;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::header::HOST;
+use http::uri::{Authority, Scheme};
+use http::{HeaderValue, Request, Response, Uri};
 use http_body_util::combinators::BoxBody;
 use hyper::body::Incoming;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper::body::{Body, Frame, SizeHint};
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 use crate::config::Limits;
 
@@ -36,10 +56,51 @@ pub enum UpstreamError {
     Unavailable(String),
 }
 
+/// Idle HTTP/1.1 connections kept per upstream, at most. More concurrent
+/// requests than this still get connections; the extra ones are closed
+/// after use.
+const MAX_IDLE_PER_HOST: usize = 1024;
+
 #[derive(Clone)]
 pub struct UpstreamClient {
-    client: Client<HttpsConnector<HttpConnector>, ProxyBody>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tls: TlsConnector,
+    h1: http1::Builder,
+    connect_timeout: Duration,
     response_timeout: Duration,
+    idle_timeout: Duration,
+    /// One pool per scheme and authority; few (the route files' upstreams
+    /// and the hosts of status callbacks), so a list.
+    pools: Mutex<Vec<Arc<HostPool>>>,
+    /// Whether the idle reaper task runs.
+    reaping: std::sync::atomic::AtomicBool,
+}
+
+/// The connections to one scheme + authority.
+struct HostPool {
+    https: bool,
+    authority: Authority,
+    /// The `Host` header HTTP/1.1 requests carry: the authority without
+    /// user info, as hyper-util's client wrote it.
+    host: HeaderValue,
+    /// Idle HTTP/1.1 connections, most recently used last.
+    idle: Mutex<Vec<Idle>>,
+    /// The shared h2 connection, when TLS negotiated h2.
+    h2: Mutex<Option<http2::SendRequest<ProxyBody>>>,
+}
+
+struct Idle {
+    tx: http1::SendRequest<ProxyBody>,
+    since: Instant,
+}
+
+/// A connection ready to take one request.
+enum Conn {
+    H1(http1::SendRequest<ProxyBody>),
+    H2(http2::SendRequest<ProxyBody>),
 }
 
 impl UpstreamClient {
@@ -52,52 +113,374 @@ impl UpstreamClient {
                 roots.add(cert?)?;
             }
         }
-        let tls = rustls::ClientConfig::builder_with_provider(
+        let mut tls = rustls::ClientConfig::builder_with_provider(
             rustls::crypto::ring::default_provider().into(),
         )
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth();
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(limits.upstream_connect_timeout()));
-        http.set_nodelay(true);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(limits.upstream_idle_timeout_s))
-            .pool_timer(hyper_util::rt::TokioTimer::new())
-            .retry_canceled_requests(true)
-            // Sends are small: one copy into the head buffer and one
-            // write(2) beat a two-part writev.
-            .http1_writev(false)
-            .build(https);
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let mut h1 = http1::Builder::new();
+        // Sends are small: one copy into the head buffer and one write(2)
+        // beat a two-part writev.
+        h1.writev(false);
         Ok(UpstreamClient {
-            client,
-            response_timeout: limits.upstream_response_timeout(),
+            inner: Arc::new(Inner {
+                tls: TlsConnector::from(Arc::new(tls)),
+                h1,
+                connect_timeout: limits.upstream_connect_timeout(),
+                response_timeout: limits.upstream_response_timeout(),
+                idle_timeout: Duration::from_secs(limits.upstream_idle_timeout_s),
+                pools: Mutex::new(Vec::new()),
+                reaping: std::sync::atomic::AtomicBool::new(false),
+            }),
         })
     }
 
-    /// Sends one request; the response body streams.
-    pub async fn send(&self, req: Request<ProxyBody>) -> Result<Response<Incoming>, UpstreamError> {
-        match tokio::time::timeout(self.response_timeout, self.client.request(req)).await {
-            Err(_) => Err(UpstreamError::Timeout(self.response_timeout)),
-            Ok(Err(e)) => {
-                // The connector's timeout surfaces as an error, not a timeout.
-                let text = error_chain(&e);
-                if text.contains("timed out") || text.contains("timeout") {
-                    Err(UpstreamError::Timeout(self.response_timeout))
-                } else {
-                    Err(UpstreamError::Unavailable(text))
-                }
-            }
-            Ok(Ok(resp)) => Ok(resp),
+    /// Sends one request (its URI absolute: scheme and authority name the
+    /// upstream); the response body streams. Connecting, sending and
+    /// waiting for the answer's head together are bounded by the response
+    /// timeout; connecting alone by the connect timeout.
+    pub async fn send(
+        &self,
+        req: Request<ProxyBody>,
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        let timeout = self.inner.response_timeout;
+        match tokio::time::timeout(timeout, self.request(req)).await {
+            Err(_) => Err(UpstreamError::Timeout(timeout)),
+            Ok(result) => result,
         }
     }
+
+    async fn request(
+        &self,
+        mut req: Request<ProxyBody>,
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        let pool = self.pool_for(req.uri())?;
+        let absolute = req.uri().clone();
+        // HTTP/1.1 requests carry origin-form targets and the upstream's
+        // `Host`; h2 requests their absolute URI (`:scheme`, `:authority`).
+        let origin = absolute
+            .path_and_query()
+            .cloned()
+            .map_or_else(|| Uri::from_static("/"), Uri::from);
+        loop {
+            let (conn, reused) = match pool.checkout(self.inner.idle_timeout) {
+                Some(conn) => (conn, true),
+                // Boxed: connecting (TCP, TLS, h2 handshakes) is rare and
+                // its future large; inline, it would grow every request's
+                // future, which hyper moves into place per request.
+                None => (Box::pin(self.connect(&pool)).await?, false),
+            };
+            let failed = match conn {
+                Conn::H1(mut tx) => {
+                    *req.uri_mut() = origin.clone();
+                    req.headers_mut()
+                        .entry(HOST)
+                        .or_insert_with(|| pool.host.clone());
+                    match tx.try_send_request(req).await {
+                        Ok(resp) => {
+                            let (parts, body) = resp.into_parts();
+                            let back = PoolReturn {
+                                tx,
+                                pool: pool.clone(),
+                            };
+                            let back = if body.is_end_stream() {
+                                back.give_back();
+                                None
+                            } else {
+                                Some(back)
+                            };
+                            return Ok(Response::from_parts(
+                                parts,
+                                UpstreamBody { inner: body, back },
+                            ));
+                        }
+                        Err(e) => e,
+                    }
+                }
+                Conn::H2(mut tx) => {
+                    *req.uri_mut() = absolute.clone();
+                    match tx.try_send_request(req).await {
+                        Ok(resp) => return Ok(resp.map(|inner| UpstreamBody { inner, back: None })),
+                        Err(e) => e,
+                    }
+                }
+            };
+            let mut failed = failed;
+            match failed.take_message() {
+                // Never written, on a connection the pool handed out: it
+                // had closed in the meantime. Try the next one.
+                Some(unsent) if reused => req = unsent,
+                _ => {
+                    return Err(UpstreamError::Unavailable(error_chain(
+                        &failed.into_error(),
+                    )))
+                }
+            }
+        }
+    }
+
+    /// The pool of the request's scheme and authority, created on first use.
+    fn pool_for(&self, uri: &Uri) -> Result<Arc<HostPool>, UpstreamError> {
+        let https = match uri.scheme() {
+            Some(s) if *s == Scheme::HTTPS => true,
+            Some(s) if *s == Scheme::HTTP => false,
+            _ => {
+                return Err(UpstreamError::Unavailable(format!(
+                    "unsupported upstream URI `{uri}`"
+                )))
+            }
+        };
+        let Some(authority) = uri.authority() else {
+            return Err(UpstreamError::Unavailable(format!(
+                "upstream URI without a host `{uri}`"
+            )));
+        };
+        let mut pools = lock(&self.inner.pools);
+        if let Some(p) = pools
+            .iter()
+            .find(|p| p.https == https && p.authority == *authority)
+        {
+            return Ok(p.clone());
+        }
+        let host = match authority.as_str().rsplit_once('@') {
+            Some((_, host)) => host,
+            None => authority.as_str(),
+        };
+        // The default port is left out, as hyper-util's client did.
+        let host = match (https, host.strip_suffix(":443"), host.strip_suffix(":80")) {
+            (true, Some(h), _) | (false, _, Some(h)) => h,
+            _ => host,
+        };
+        let host = HeaderValue::from_str(host)
+            .map_err(|e| UpstreamError::Unavailable(format!("upstream host `{host}`: {e}")))?;
+        let pool = Arc::new(HostPool {
+            https,
+            authority: authority.clone(),
+            host,
+            idle: Mutex::new(Vec::new()),
+            h2: Mutex::new(None),
+        });
+        pools.push(pool.clone());
+        drop(pools);
+        self.start_reaper();
+        Ok(pool)
+    }
+
+    /// Opens a connection to the pool's upstream (TCP, then TLS for
+    /// `https`) and starts driving it on this runtime.
+    async fn connect(&self, pool: &HostPool) -> Result<Conn, UpstreamError> {
+        let host = pool.authority.host();
+        let port = pool
+            .authority
+            .port_u16()
+            .unwrap_or(if pool.https { 443 } else { 80 });
+        let tcp =
+            match tokio::time::timeout(self.inner.connect_timeout, tcp_connect(host, port)).await {
+                // The connect timeout is reported as a timeout, as before.
+                Err(_) => return Err(UpstreamError::Timeout(self.inner.response_timeout)),
+                Ok(Err(e)) => {
+                    return Err(UpstreamError::Unavailable(format!(
+                        "tcp connect error: {e}"
+                    )))
+                }
+                Ok(Ok(tcp)) => tcp,
+            };
+        let _ = tcp.set_nodelay(true);
+        if !pool.https {
+            return self.handshake_h1(TokioIo::new(tcp)).await;
+        }
+        // `[::1]` names the address `::1`.
+        let name = host.trim_start_matches('[').trim_end_matches(']');
+        let name = rustls_pki_types::ServerName::try_from(name.to_owned())
+            .map_err(|e| UpstreamError::Unavailable(format!("upstream host `{name}`: {e}")))?;
+        let tls = self
+            .inner
+            .tls
+            .connect(name, tcp)
+            .await
+            .map_err(|e| UpstreamError::Unavailable(format!("tls handshake: {e}")))?;
+        if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+            let (tx, conn) = http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .handshake(TokioIo::new(tls))
+                .await
+                .map_err(|e| UpstreamError::Unavailable(error_chain(&e)))?;
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "upstream h2 connection ended");
+                }
+            });
+            *lock(&pool.h2) = Some(tx.clone());
+            return Ok(Conn::H2(tx));
+        }
+        self.handshake_h1(TokioIo::new(tls)).await
+    }
+
+    async fn handshake_h1<T>(&self, io: T) -> Result<Conn, UpstreamError>
+    where
+        T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let (tx, conn) = self
+            .inner
+            .h1
+            .handshake(io)
+            .await
+            .map_err(|e| UpstreamError::Unavailable(error_chain(&e)))?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "upstream connection ended");
+            }
+        });
+        Ok(Conn::H1(tx))
+    }
+
+    /// Starts (once, on the runtime of the first request) the task that
+    /// closes connections idle for longer than the idle timeout and forgets
+    /// pools that hold nothing.
+    fn start_reaper(&self) {
+        use std::sync::atomic::Ordering;
+        if self.inner.idle_timeout.is_zero() || self.inner.reaping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        let period = (self.inner.idle_timeout / 2).max(Duration::from_millis(500));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                let mut pools = lock(&inner.pools);
+                pools.retain(|p| {
+                    p.prune(inner.idle_timeout);
+                    // Kept while anyone holds it or it holds a connection.
+                    Arc::strong_count(p) > 1 || !lock(&p.idle).is_empty() || lock(&p.h2).is_some()
+                });
+            }
+        });
+    }
+}
+
+impl HostPool {
+    /// A connection to use now: the shared h2 one, or the most recently
+    /// used idle HTTP/1.1 one that is neither closed nor older than
+    /// `max_idle`.
+    fn checkout(&self, max_idle: Duration) -> Option<Conn> {
+        if self.https {
+            let mut h2 = lock(&self.h2);
+            match &*h2 {
+                Some(tx) if !tx.is_closed() => return Some(Conn::H2(tx.clone())),
+                Some(_) => *h2 = None,
+                None => {}
+            }
+        }
+        let mut idle = lock(&self.idle);
+        while let Some(c) = idle.pop() {
+            if c.tx.is_closed() || c.since.elapsed() > max_idle {
+                continue;
+            }
+            return Some(Conn::H1(c.tx));
+        }
+        None
+    }
+
+    fn prune(&self, max_idle: Duration) {
+        lock(&self.idle).retain(|c| !c.tx.is_closed() && c.since.elapsed() <= max_idle);
+        let mut h2 = lock(&self.h2);
+        if h2.as_ref().is_some_and(|tx| tx.is_closed()) {
+            *h2 = None;
+        }
+    }
+}
+
+/// An HTTP/1.1 connection on loan to one answer.
+struct PoolReturn {
+    tx: http1::SendRequest<ProxyBody>,
+    pool: Arc<HostPool>,
+}
+
+impl PoolReturn {
+    fn give_back(self) {
+        if self.tx.is_closed() {
+            return;
+        }
+        let mut idle = lock(&self.pool.idle);
+        if idle.len() < MAX_IDLE_PER_HOST {
+            idle.push(Idle {
+                tx: self.tx,
+                since: Instant::now(),
+            });
+        }
+    }
+}
+
+/// An upstream answer's body. Streams like hyper's; once it has been read
+/// to its end, its HTTP/1.1 connection goes back to the pool.
+pub struct UpstreamBody {
+    inner: Incoming,
+    back: Option<PoolReturn>,
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => {
+                if let Some(back) = this.back.take() {
+                    back.give_back();
+                }
+            }
+            Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => {
+                if let Some(back) = this.back.take() {
+                    back.give_back();
+                }
+            }
+            // A broken body: the connection is not reused.
+            Poll::Ready(Some(Err(_))) => this.back = None,
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The first address of `host` that accepts a connection.
+async fn tcp_connect(host: &str, port: u16) -> std::io::Result<TcpStream> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let mut last = None;
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        match TcpStream::connect(addr).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("no address for {host}"),
+        )
+    }))
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -109,4 +492,162 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         src = inner.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use http_body_util::BodyExt;
+    use hyper::service::service_fn;
+    use hyper_util::server::conn::auto;
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A test upstream answering `<version> <host header> <connection #>`,
+    /// over TLS offering `alpn` when `tls` is set.
+    struct Upstream {
+        addr: std::net::SocketAddr,
+        connections: Arc<AtomicUsize>,
+    }
+
+    async fn upstream(tls: Option<(&rcgen::CertifiedKey, Vec<Vec<u8>>)>) -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let acceptor = tls.map(|(ck, alpn)| {
+            let cert = ck.cert.der().clone();
+            let key =
+                rustls_pki_types::PrivateKeyDer::try_from(ck.key_pair.serialize_der()).unwrap();
+            let mut cfg = rustls::ServerConfig::builder_with_provider(
+                rustls::crypto::ring::default_provider().into(),
+            )
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap();
+            cfg.alpn_protocols = alpn;
+            tokio_rustls::TlsAcceptor::from(Arc::new(cfg))
+        });
+        let count = connections.clone();
+        tokio::spawn(async move {
+            loop {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req: Request<Incoming>| async move {
+                        let host = req
+                            .headers()
+                            .get(HOST)
+                            .map(|h| h.to_str().unwrap().to_owned())
+                            .unwrap_or_default();
+                        let text = format!("{:?} {host} {n} {}", req.version(), req.uri());
+                        Ok::<_, std::convert::Infallible>(Response::new(http_body_util::Full::new(
+                            Bytes::from(text),
+                        )))
+                    });
+                    let builder = auto::Builder::new(TokioExecutor::new());
+                    match acceptor {
+                        Some(a) => {
+                            let Ok(tls) = a.accept(tcp).await else { return };
+                            let _ = builder.serve_connection(TokioIo::new(tls), svc).await;
+                        }
+                        None => {
+                            let _ = builder.serve_connection(TokioIo::new(tcp), svc).await;
+                        }
+                    }
+                });
+            }
+        });
+        Upstream { addr, connections }
+    }
+
+    fn client(ca: Option<&rcgen::CertifiedKey>) -> UpstreamClient {
+        let path = ca.map(|ck| {
+            let path = std::env::temp_dir().join(format!(
+                "tollgate-upstream-ca-{}-{}.pem",
+                std::process::id(),
+                ck.cert.pem().len()
+            ));
+            std::fs::write(&path, ck.cert.pem()).unwrap();
+            path
+        });
+        UpstreamClient::new(&Limits::default(), path.as_deref()).unwrap()
+    }
+
+    async fn get(c: &UpstreamClient, url: &str) -> String {
+        let req = Request::get(url)
+            .body(crate::pipeline::full(Bytes::new()))
+            .unwrap();
+        let resp = c.send(req).await.unwrap();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(body.to_vec()).unwrap()
+    }
+
+    fn cert() -> rcgen::CertifiedKey {
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn http1_connections_are_reused_and_carry_host_and_origin_form() {
+        let up = upstream(None).await;
+        let c = client(None);
+        let url = format!("http://{}/a/b?c=d", up.addr);
+        for _ in 0..5 {
+            let got = get(&c, &url).await;
+            assert_eq!(got, format!("HTTP/1.1 {} 1 /a/b?c=d", up.addr));
+        }
+        assert_eq!(up.connections.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn tls_negotiates_h2_or_http1_by_alpn() {
+        let ck = cert();
+        let c = client(Some(&ck));
+        let h2 = upstream(Some((&ck, vec![b"h2".to_vec(), b"http/1.1".to_vec()]))).await;
+        let url = format!("https://localhost:{}/x", h2.addr.port());
+        for _ in 0..3 {
+            let got = get(&c, &url).await;
+            assert!(got.starts_with("HTTP/2.0  1 https://localhost:"), "{got}");
+        }
+        assert_eq!(h2.connections.load(Ordering::SeqCst), 1);
+        let h1 = upstream(Some((&ck, vec![b"http/1.1".to_vec()]))).await;
+        let url = format!("https://localhost:{}/y", h1.addr.port());
+        for _ in 0..3 {
+            let got = get(&c, &url).await;
+            assert_eq!(got, format!("HTTP/1.1 localhost:{} 1 /y", h1.addr.port()));
+        }
+        assert_eq!(h1.connections.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn an_untrusted_certificate_is_unavailable() {
+        let ck = cert();
+        let up = upstream(Some((&ck, vec![b"http/1.1".to_vec()]))).await;
+        let c = client(None);
+        let req = Request::get(format!("https://localhost:{}/", up.addr.port()))
+            .body(crate::pipeline::full(Bytes::new()))
+            .unwrap();
+        match c.send(req).await {
+            Err(UpstreamError::Unavailable(e)) => assert!(e.contains("tls"), "{e}"),
+            other => panic!("{:?}", other.map(|r| r.status())),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_answer_dropped_unread_does_not_return_its_connection() {
+        let up = upstream(None).await;
+        let c = client(None);
+        let url = format!("http://{}/", up.addr);
+        let req = Request::get(&url)
+            .body(crate::pipeline::full(Bytes::new()))
+            .unwrap();
+        drop(c.send(req).await.unwrap());
+        let got = get(&c, &url).await;
+        assert!(got.ends_with(" 2 /"), "{got}");
+        assert_eq!(up.connections.load(Ordering::SeqCst), 2);
+    }
 }

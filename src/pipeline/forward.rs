@@ -11,7 +11,7 @@ use http::header::{
     TRANSFER_ENCODING, UPGRADE,
 };
 use http::request::Parts;
-use http::{HeaderMap, Request, Response, StatusCode, Uri, Version};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, Version};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
@@ -19,7 +19,7 @@ use super::body::bytes_response;
 use super::Pipeline;
 use crate::dialect::neutral_error;
 use crate::route::Upstream;
-use crate::upstream::{BoxError, ProxyBody, UpstreamError};
+use crate::upstream::{BoxError, ProxyBody, UpstreamBody, UpstreamError};
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
 /// Names, not strings: removing by `&str` parses the name every time.
@@ -43,42 +43,70 @@ pub const CLIENT_IP: HeaderName = HeaderName::from_static("x-tollgate-client-ip"
 pub const DEVICE: HeaderName = HeaderName::from_static("x-tollgate-device");
 pub const SESSION: HeaderName = HeaderName::from_static("x-tollgate-session");
 
-/// Whether `name` is one of [`HOP_BY_HOP`]. Compared one by one with the
+/// Which of [`HOP_BY_HOP`] `name` is, if any. Compared one by one with the
 /// standard names (a tag comparison each): searching an array of names
 /// compared them in full, and a `const` array was built and dropped for
 /// every header looked at.
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    name == CONNECTION
-        || name == PROXY_AUTHENTICATE
-        || name == PROXY_AUTHORIZATION
-        || name == TE
-        || name == TRAILER
-        || name == TRANSFER_ENCODING
-        || name == UPGRADE
-        || name.as_str() == "keep-alive"
+fn hop_by_hop_index(name: &HeaderName) -> Option<usize> {
+    if name == CONNECTION {
+        Some(0)
+    } else if name == PROXY_AUTHENTICATE {
+        Some(2)
+    } else if name == PROXY_AUTHORIZATION {
+        Some(3)
+    } else if name == TE {
+        Some(4)
+    } else if name == TRAILER {
+        Some(5)
+    } else if name == TRANSFER_ENCODING {
+        Some(6)
+    } else if name == UPGRADE {
+        Some(7)
+    } else if name == HOP_BY_HOP[1] {
+        // `keep-alive`, not a standard name: compared by kind first, where
+        // `as_str()` would print every standard name to compare it.
+        Some(1)
+    } else {
+        None
+    }
 }
 
 /// Removes hop-by-hop headers, including those named by `Connection`.
+///
+/// One pass notes which are present, and only those are removed (each
+/// removal hashes its name). The options `Connection` names are removed
+/// by their text, without building a `HeaderName` (an allocation for every
+/// non-standard name, such as the everyday `keep-alive`).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Most messages carry none: look first (comparing names is cheap,
-    // a removal hashes).
-    if !headers.keys().any(is_hop_by_hop) {
-        return;
-    }
-    if headers.contains_key(CONNECTION) {
-        let named: Vec<HeaderName> = headers
-            .get_all(CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-            .collect();
-        for name in named {
-            headers.remove(name);
+    let mut present = 0u8;
+    for name in headers.keys() {
+        if let Some(i) = hop_by_hop_index(name) {
+            present |= 1 << i;
         }
     }
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
+    if present == 0 {
+        return;
+    }
+    if present & 1 != 0 {
+        // Header values share the message's buffer: these are reference
+        // counts, not copies. Nearly always there is one `Connection`.
+        let mut values = headers.get_all(CONNECTION).iter();
+        let first = values.next().cloned();
+        let rest: Vec<HeaderValue> = values.cloned().collect();
+        for value in first.iter().chain(&rest) {
+            let Ok(text) = value.to_str() else { continue };
+            for option in text.split(',').map(str::trim) {
+                // `keep-alive` is removed below with the rest of the list.
+                if !option.is_empty() && !option.eq_ignore_ascii_case("keep-alive") {
+                    headers.remove(option);
+                }
+            }
+        }
+    }
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(name);
+        }
     }
 }
 
@@ -137,7 +165,7 @@ fn upstream_request(
 
 /// The upstream's answer as the client gets it: unchanged but for
 /// hop-by-hop headers.
-fn client_response(resp: Response<Incoming>) -> Response<ProxyBody> {
+fn client_response(resp: Response<UpstreamBody>) -> Response<ProxyBody> {
     let (mut parts, body) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     parts.version = Version::HTTP_11;
@@ -198,7 +226,7 @@ async fn send(
     p: &Pipeline,
     upstream: &Upstream,
     req: Request<ProxyBody>,
-) -> Result<Response<Incoming>, UpstreamError> {
+) -> Result<Response<UpstreamBody>, UpstreamError> {
     let started = std::time::Instant::now();
     let result = p.upstream.send(req).await;
     match &result {
@@ -266,15 +294,40 @@ mod tests {
 
     #[test]
     fn the_hop_by_hop_check_is_the_list() {
-        for name in &HOP_BY_HOP {
-            assert!(is_hop_by_hop(name), "{name}");
+        for (i, name) in HOP_BY_HOP.iter().enumerate() {
+            assert_eq!(hop_by_hop_index(name), Some(i), "{name}");
         }
         for name in [
             HOST,
             http::header::CONTENT_TYPE,
             HeaderName::from_static("x-keep-alive"),
         ] {
-            assert!(!is_hop_by_hop(&name), "{name}");
+            assert_eq!(hop_by_hop_index(&name), None, "{name}");
         }
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_are_removed() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            CONNECTION,
+            HeaderValue::from_static("keep-alive, X-Foo , close"),
+        );
+        h.append(CONNECTION, HeaderValue::from_static("x-bar"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("x-foo", HeaderValue::from_static("1"));
+        h.insert("x-bar", HeaderValue::from_static("2"));
+        h.insert("close", HeaderValue::from_static("3"));
+        h.insert(TE, HeaderValue::from_static("trailers"));
+        h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("a/b"));
+        h.insert("x-kept", HeaderValue::from_static("4"));
+        strip_hop_by_hop(&mut h);
+        let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["content-type", "x-kept"]);
+        let mut h = HeaderMap::new();
+        h.insert("x-kept", HeaderValue::from_static("4"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
     }
 }
