@@ -191,6 +191,9 @@ impl Counters {
         for k in [keys.range3, keys.range4].into_iter().flatten() {
             self.distinct.prefetch(k);
         }
+        if let Some(k) = keys.range4 {
+            self.sequences.prefetch(k);
+        }
     }
 
     /// Starts loading every entry a conversion with these keys writes.

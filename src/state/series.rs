@@ -85,6 +85,11 @@ impl SeriesWindows {
         self.table.update(key, tick, |s| s.add(tick, n));
     }
 
+    /// Runs `f` on the series of `key`, if there is one.
+    pub fn read<R>(&self, key: Key, f: impl FnOnce(&Series) -> R) -> Option<R> {
+        self.table.read(key, f)
+    }
+
     /// A copy of the series of `key`.
     pub fn get(&self, key: Key) -> Option<Series> {
         self.table.get(key)

@@ -590,15 +590,20 @@ impl<'a> Histories<'a> {
             .position(|slot| slot.as_ref().map_or(true, |r| r.key == k));
         // Past eight keys (no policy asks that many) the last slot is reused.
         let slot = &mut self.read[at.unwrap_or(7)];
-        if !matches!(slot, Some(r) if r.key == k) {
+        let fresh = !matches!(slot, Some(r) if r.key == k);
+        if fresh {
             *slot = None;
         }
-        let counters = self.counters;
-        slot.get_or_insert_with(|| Read {
+        let read = slot.get_or_insert(Read {
             key: k,
-            sends: counters.sends.get(k),
+            sends: None,
             conversions: None,
-        })
+        });
+        if fresh {
+            // Copied once, straight into the slot: a series is 200 bytes.
+            self.counters.sends.read(k, |s| read.sends = Some(*s));
+        }
+        read
     }
 
     /// Sends to `k` in the window, less those still in grace.
@@ -611,10 +616,12 @@ impl<'a> Histories<'a> {
     pub fn conversions_within(&mut self, k: Key, window_s: u32) -> u32 {
         let (tick, counters) = (self.tick, self.counters);
         let read = self.of(k);
-        let c = read
-            .conversions
-            .get_or_insert_with(|| counters.conversions.get(k));
-        counters::within(c.as_ref(), tick, window_s)
+        if read.conversions.is_none() {
+            let c = read.conversions.insert(None);
+            counters.conversions.read(k, |s| *c = Some(*s));
+        }
+        let c = read.conversions.as_ref().and_then(Option::as_ref);
+        counters::within(c, tick, window_s)
     }
 }
 

@@ -3,8 +3,6 @@
 //! distinct numbers in one range within the hour. (One number hammered is a
 //! `velocity` rule on `number`.)
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 
 use serde::Deserialize;
 
@@ -12,7 +10,7 @@ use crate::clock::Timestamp;
 use crate::policy::config::Span;
 use crate::policy::counters::{Counters, Keys};
 use crate::policy::{Reason, RejectClass, Subject};
-use crate::state::Key;
+use crate::state::{Entry, Key, Table};
 
 /// `[pattern]` section.
 #[derive(Debug, Deserialize)]
@@ -138,46 +136,64 @@ impl PatternLayer {
 }
 
 /// Per-range memory of the last number seen and the current streak of
-/// near-sequential numbers. Bounded: a full shard is cleared (enumeration
-/// state is short-lived by nature).
+/// near-sequential numbers. Bounded like every counter family: a range
+/// idle for longer than a streak lasts is dropped first, then the least
+/// recently seen.
 pub struct Sequences {
-    per_shard: usize,
-    shards: Box<[Mutex<HashMap<Key, Seq, ahash::RandomState>>]>,
+    table: Table<Seq>,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Seq {
     last: u16,
+    /// 0 until a number has been seen.
     streak: u32,
     /// Minute of the last observation.
-    minute: i64,
+    minute: u32,
 }
 
-const SEQ_SHARDS: usize = 16;
+impl Entry for Seq {
+    fn new(tick: u32) -> Self {
+        Seq {
+            last: 0,
+            streak: 0,
+            minute: tick,
+        }
+    }
+    fn head(&self) -> u32 {
+        self.minute
+    }
+    fn expired(&self, tick: u32) -> bool {
+        tick.saturating_sub(self.minute) > SEQ_IDLE_MINUTES
+    }
+}
+
 /// A streak breaks after this many minutes without a send in the range.
-const SEQ_IDLE_MINUTES: i64 = 30;
+const SEQ_IDLE_MINUTES: u32 = 30;
 
 fn suffix(digits: &str) -> Option<u16> {
     digits.get(digits.len().checked_sub(4)?..)?.parse().ok()
 }
 
+fn minute(now: Timestamp) -> u32 {
+    (now.millis() / 60_000).clamp(0, i64::from(u32::MAX)) as u32
+}
+
 impl Sequences {
     pub fn new(capacity: usize) -> Sequences {
         Sequences {
-            per_shard: (capacity / SEQ_SHARDS).max(8),
-            shards: (0..SEQ_SHARDS)
-                .map(|_| Mutex::new(HashMap::default()))
-                .collect(),
+            table: Table::new(capacity),
         }
     }
 
-    fn shard(&self, k: Key) -> &Mutex<HashMap<Key, Seq, ahash::RandomState>> {
-        &self.shards[(k.0 >> 60) as usize % SEQ_SHARDS]
+    /// Starts loading the entry of `k` (see [`Table::prefetch`]).
+    pub fn prefetch(&self, k: Key) {
+        self.table.prefetch(k);
     }
 
-    fn step(prev: Option<&Seq>, s: u16, gap: u32, minute: i64) -> u32 {
+    fn step(prev: Option<&Seq>, s: u16, gap: u32, minute: u32) -> u32 {
         match prev {
-            Some(p) if minute - p.minute <= SEQ_IDLE_MINUTES => {
+            Some(p) if p.streak > 0 && minute.saturating_sub(p.minute) <= SEQ_IDLE_MINUTES => {
                 let d = u32::from(s.abs_diff(p.last));
                 if d >= 1 && d <= gap {
                     p.streak + 1
@@ -194,27 +210,24 @@ impl Sequences {
     /// The streak this number would make (read only).
     pub fn streak_with(&self, k: Key, digits: &str, gap: u32, now: Timestamp) -> u32 {
         let Some(s) = suffix(digits) else { return 0 };
-        let shard = self.shard(k).lock().unwrap_or_else(|p| p.into_inner());
-        Self::step(shard.get(&k), s, gap, now.millis() / 60_000)
+        let minute = minute(now);
+        self.table
+            .read(k, |p| Self::step(Some(p), s, gap, minute))
+            .unwrap_or_else(|| Self::step(None, s, gap, minute))
     }
 
     /// Records a number seen in the range. The gap used for recording is the
     /// widest a policy may reasonably use; reads apply the policy's own.
     pub fn observe(&self, k: Key, digits: &str, now: Timestamp) {
         let Some(s) = suffix(digits) else { return };
-        let minute = now.millis() / 60_000;
-        let mut shard = self.shard(k).lock().unwrap_or_else(|p| p.into_inner());
-        if shard.len() >= self.per_shard && !shard.contains_key(&k) {
-            shard.clear();
-        }
-        let streak = Self::step(shard.get(&k), s, 3, minute);
-        shard.insert(
-            k,
-            Seq {
+        let minute = minute(now);
+        self.table.update(k, minute, |p| {
+            let streak = Self::step(Some(p), s, 3, minute);
+            *p = Seq {
                 last: s,
                 streak,
                 minute,
-            },
-        );
+            };
+        });
     }
 }
