@@ -3,7 +3,6 @@
 //! distinct numbers in one range within the hour. (One number hammered is a
 //! `velocity` rule on `number`.)
 
-
 use serde::Deserialize;
 
 use crate::clock::Timestamp;
