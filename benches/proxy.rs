@@ -189,8 +189,9 @@ fn start_tollgate(dir: &Path, port: u16, upstream: u16) -> Proc {
     Proc(child)
 }
 
-/// Requests per second from one wrk run.
-fn wrk(port: u16, script: &Path, seconds: u64, connections: u64) -> f64 {
+/// Requests per second from one `wrk` run of `script` (with `args` for the
+/// script's `init`) against `port`.
+fn wrk(port: u16, script: &Path, args: &[&str], seconds: u64, connections: u64) -> f64 {
     let out = Command::new("wrk")
         .args([
             "-t",
@@ -203,6 +204,8 @@ fn wrk(port: u16, script: &Path, seconds: u64, connections: u64) -> f64 {
         ])
         .arg(script)
         .arg(format!("http://127.0.0.1:{port}"))
+        .arg("--")
+        .args(args)
         .output()
         .unwrap_or_else(|e| panic!("wrk: {e}"));
     let text = String::from_utf8_lossy(&out.stdout);
@@ -335,13 +338,14 @@ fn main() {
     println!("proxy benchmark: wrk -t1 -c{conns}, {seconds}s runs, {rounds} interleaved rounds");
     let (mut n, mut t, mut s, mut f) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     // Warm-up (pools, allocator, counters).
-    wrk(tg, &scripts.join("fixed.lua"), 2, conns);
-    wrk(ngx, &scripts.join("fixed.lua"), 2, conns);
+    let (fixed, fresh) = (scripts.join("fixed.lua"), scripts.join("fresh.lua"));
+    wrk(tg, &fixed, &[], 2, conns);
+    wrk(ngx, &fixed, &[], 2, conns);
     for r in 0..rounds {
-        n.push(wrk(ngx, &scripts.join("fixed.lua"), seconds, conns));
-        t.push(wrk(tg, &scripts.join("fixed.lua"), seconds, conns));
-        s.push(wrk(tg, &scripts.join("same.lua"), seconds, conns));
-        f.push(wrk(tg, &scripts.join("fresh.lua"), seconds, conns));
+        n.push(wrk(ngx, &fixed, &[], seconds, conns));
+        t.push(wrk(tg, &fixed, &[], seconds, conns));
+        s.push(wrk(tg, &fresh, &["one"], seconds, conns));
+        f.push(wrk(tg, &fresh, &[], seconds, conns));
         let i = r as usize;
         println!(
             "  round {}: nginx {:.0}/s, tollgate {:.0}/s; through fresh.lua's generator: \
@@ -361,7 +365,7 @@ fn main() {
     );
     // wrk runs on the same two cores: fresh.lua's per-request Lua costs it
     // more than fixed.lua's static request, so the flood is compared with
-    // the same generator sending one number (same.lua).
+    // the same generator sending one number (`fresh.lua -- one`).
     println!(
         "  fresh flood / fixed       = {:.2}  (target >= 0.9; both through fresh.lua's generator)",
         fm / sm
