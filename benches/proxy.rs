@@ -36,12 +36,9 @@ const BODY: &str = "To=%2B447400123456&From=%2B15005550006&Body=Your+code+is+123
 const PATH: &str = "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json";
 const AUTH: &str = "Basic QUMwMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZjp0b2tlbg==";
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+#[path = "common/mod.rs"]
+mod common;
+use common::env_or;
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -325,9 +322,9 @@ fn main() {
     if !missing.is_empty() {
         install(&missing);
     }
-    let seconds = env_u64("TOLLGATE_BENCH_SECONDS", 8);
-    let rounds = env_u64("TOLLGATE_BENCH_ROUNDS", 3);
-    let conns = env_u64("TOLLGATE_BENCH_CONNECTIONS", 64);
+    let seconds: u64 = env_or("TOLLGATE_BENCH_SECONDS", 8);
+    let rounds: u64 = env_or("TOLLGATE_BENCH_ROUNDS", 3);
+    let conns: u64 = env_or("TOLLGATE_BENCH_CONNECTIONS", 64);
     let dir = std::env::temp_dir().join(format!("tollgate-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     let scripts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/proxy");
@@ -375,18 +372,13 @@ fn main() {
         fm / tm
     );
 
-    let rate = match env_u64("TOLLGATE_BENCH_RATE", 0) {
-        0 => (tm / 2.0).max(100.0),
-        fixed => fixed as f64,
+    let (rate, chosen) = match env_or("TOLLGATE_BENCH_RATE", 0u64) {
+        0 => ((tm / 2.0).max(100.0), "half of tollgate's peak"),
+        fixed => (fixed as f64, "TOLLGATE_BENCH_RATE"),
     };
     let lat_seconds = seconds.max(5);
     println!(
-        "latency, open loop at {rate:.0} req/s ({}) over {conns} connections, {lat_seconds}s each:",
-        if env_u64("TOLLGATE_BENCH_RATE", 0) == 0 {
-            "half of tollgate's peak"
-        } else {
-            "TOLLGATE_BENCH_RATE"
-        }
+        "latency, open loop at {rate:.0} req/s ({chosen}) over {conns} connections, {lat_seconds}s each:"
     );
     let direct = open_loop(up, rate, lat_seconds, conns);
     let via_nginx = open_loop(ngx, rate, lat_seconds, conns);

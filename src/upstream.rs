@@ -434,20 +434,20 @@ impl Body for UpstreamBody {
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => {
-                if let Some(back) = this.back.take() {
-                    back.give_back();
-                }
-            }
-            Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => {
-                if let Some(back) = this.back.take() {
-                    back.give_back();
-                }
-            }
+        let ended = match &polled {
+            Poll::Ready(None) => true,
+            Poll::Ready(Some(Ok(_))) => this.inner.is_end_stream(),
             // A broken body: the connection is not reused.
-            Poll::Ready(Some(Err(_))) => this.back = None,
-            _ => {}
+            Poll::Ready(Some(Err(_))) => {
+                this.back = None;
+                false
+            }
+            Poll::Pending => false,
+        };
+        if ended {
+            if let Some(back) = this.back.take() {
+                back.give_back();
+            }
         }
         polled
     }

@@ -69,6 +69,16 @@ impl Keys {
         ]
     }
 
+    /// Every key a send is counted under but its number's: the number's
+    /// aggregates and the client context.
+    pub fn send_aggregates(&self) -> impl Iterator<Item = Key> {
+        let context = [self.account, self.client_ip, self.device, self.session];
+        self.number_aggregates()
+            .into_iter()
+            .chain(context)
+            .flatten()
+    }
+
     pub fn get(&self, kind: Kind) -> Option<Key> {
         match kind {
             Kind::Number => self.number,
@@ -178,14 +188,7 @@ impl Counters {
             self.numbers.prefetch(k);
             self.trusted.prefetch(k);
         }
-        let context = [keys.account, keys.client_ip, keys.device, keys.session];
-        for k in keys
-            .number_aggregates()
-            .into_iter()
-            .chain(context)
-            .chain([keys.fresh_country])
-            .flatten()
-        {
+        for k in keys.send_aggregates().chain(keys.fresh_country) {
             self.sends.prefetch(k);
         }
         for k in [keys.range3, keys.range4].into_iter().flatten() {
@@ -211,26 +214,28 @@ impl Counters {
         }
     }
 
-    /// Counts one send attempt (whatever its outcome).
-    pub fn record_send(&self, keys: &Keys, number: Option<&Classification>, now: Timestamp) {
+    /// Counts one send attempt (whatever its outcome); `trusted` is
+    /// [`Counters::is_trusted`] for it, which scoring has already read.
+    pub fn record_send(
+        &self,
+        keys: &Keys,
+        number: Option<&Classification>,
+        trusted: bool,
+        now: Timestamp,
+    ) {
         // A send to a number that has not converted before also counts in
         // its country's "fresh" slice: valid mobile numbers only, so that
         // refused fixed-line or invalid attempts do not read as new
         // numbers that failed to convert.
-        let fresh = number.is_some_and(|c| {
-            c.valid && matches!(c.line_type, LineType::Mobile | LineType::FixedLineOrMobile)
-        }) && !self.is_trusted(keys, now);
+        let fresh = !trusted
+            && number.is_some_and(|c| {
+                c.valid && matches!(c.line_type, LineType::Mobile | LineType::FixedLineOrMobile)
+            });
         let mut first_in_hour = false;
         if let Some(k) = keys.number {
             first_in_hour = self.numbers.add(k, now, 1, 6) == 0;
         }
-        let context = [keys.account, keys.client_ip, keys.device, keys.session];
-        for k in keys
-            .number_aggregates()
-            .into_iter()
-            .chain(context)
-            .flatten()
-        {
+        for k in keys.send_aggregates() {
             self.sends.bump(k, now, 1);
         }
         if let (true, Some(k)) = (fresh, keys.fresh_country) {

@@ -52,6 +52,9 @@ pub struct Subject<'a> {
     pub number: Result<&'a Classification, &'a ParseError>,
     /// What the optional lookup service said (live traffic only).
     pub lookup: Option<&'a crate::lookup::Outcome>,
+    /// The number converted in the last 45–90 days (read once per send:
+    /// scoring and counting both ask).
+    pub trusted: bool,
     pub now: Timestamp,
 }
 
@@ -148,7 +151,7 @@ impl Policy {
                 hard: true,
             };
         }
-        if self.conversion.trust && counters.is_trusted(keys, s.now) {
+        if self.conversion.trust && s.trusted {
             reasons.push(Reason {
                 code: "conversion.trusted_number",
                 detail: "this number converted before".into(),
@@ -267,10 +270,12 @@ impl Engine {
             send,
             number,
             lookup,
+            trusted: self.counters.is_trusted(&keys, now),
             now,
         };
         let decision = self.score(&subject, &keys);
-        self.counters.record_send(&keys, number.ok(), now);
+        self.counters
+            .record_send(&keys, number.ok(), subject.trusted, now);
         if let Some(sink) = &self.sink {
             sink.sent(send, number.ok(), now);
         }
@@ -287,7 +292,8 @@ impl Engine {
         now: Timestamp,
     ) {
         let keys = self.counters.keys(send, number);
-        self.counters.record_send(&keys, number, now);
+        let trusted = self.counters.is_trusted(&keys, now);
+        self.counters.record_send(&keys, number, trusted, now);
     }
 
     /// Counts a conversion another replica recorded, as
@@ -318,6 +324,7 @@ impl Engine {
             send,
             number,
             lookup: None,
+            trusted: self.counters.is_trusted(&keys, now),
             now,
         };
         self.score(&subject, &keys)

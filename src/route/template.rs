@@ -54,15 +54,16 @@ impl PathTemplate {
         let count = self.segments.len();
         for (i, seg) in self.segments.iter().enumerate() {
             let last = i + 1 == count;
-            let (part, after) = match seg {
-                Segment::Literal(lit) => {
-                    let after = rest.strip_prefix(lit.as_str())?;
-                    (None, after)
+            let after = match seg {
+                Segment::Literal(lit) => rest.strip_prefix(lit.as_str())?,
+                Segment::Var { name, suffix } => {
+                    let (part, after) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+                    match part.strip_suffix(suffix.as_str()) {
+                        Some(value) if !value.is_empty() => vars.push((name.as_str(), value)),
+                        _ => return None,
+                    }
+                    after
                 }
-                Segment::Var { .. } => match rest.find('/') {
-                    Some(at) => (Some(&rest[..at]), &rest[at..]),
-                    None => (Some(rest), ""),
-                },
             };
             // A segment ends at a `/`, or at the end of the path for the
             // last one (where a `/` would start an extra segment).
@@ -71,12 +72,6 @@ impl PathTemplate {
                 (false, Some(next)) => next,
                 _ => return None,
             };
-            if let (Segment::Var { name, suffix }, Some(part)) = (seg, part) {
-                match part.strip_suffix(suffix.as_str()) {
-                    Some(value) if !value.is_empty() => vars.push((name.as_str(), value)),
-                    _ => return None,
-                }
-            }
         }
         Some(vars)
     }

@@ -5,11 +5,13 @@
 //! and TLS handshakes, and on shutdown stops accepting and gives in-flight
 //! requests a grace period.
 //!
-//! The plain proxy listener runs one single-threaded runtime per core, each
-//! accepting on its own `SO_REUSEPORT` socket ([`bind_per_thread`]): a
-//! connection, its upstream connection and every wake-up between them stay
-//! on one thread, where the work-stealing runtime moved tasks between
-//! threads and woke sleeping workers (futexes, cache misses) per request.
+//! With `serve --proxy-threads N` the plain proxy listener runs one
+//! single-threaded runtime per thread instead, each accepting on its own
+//! `SO_REUSEPORT` socket ([`bind_per_thread`]): a connection, its upstream
+//! connection and every wake-up between them stay on one thread, where the
+//! work-stealing runtime moves tasks between threads and wakes sleeping
+//! workers per request. Opt-in: without work stealing, a thread that
+//! blocks stalls every connection on its socket.
 
 mod tls;
 

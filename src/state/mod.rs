@@ -1,11 +1,11 @@
 //! In-memory scoring state: counters over sliding windows, keyed by number,
 //! range, carrier, country, account and client context.
 //!
-//! Counters are sharded maps of fixed-size time-bucket rings ([`Table`]) (DESIGN §5:
-//! moka's per-key upsert is 10–50× slower on this path). Every family is
-//! bounded: when a shard is full, the least recently touched entries go
-//! first, so an attacker who sprays ten million numbers costs a bounded
-//! amount of memory and mostly evicts their own entries.
+//! Counters are sharded tables of fixed-size time-bucket rings ([`Table`];
+//! DESIGN §5: moka's per-key upsert is 10–50× slower on this path). Every
+//! family is bounded: when a shard is full, the least recently touched
+//! entries go first, so an attacker who sprays ten million numbers costs a
+//! bounded amount of memory and mostly evicts their own entries.
 //!
 //! Time is always passed in (event time), never read here.
 

@@ -16,13 +16,15 @@ pub const SHORT_BUCKET_S: u32 = 300;
 pub const LONG_BUCKET_S: u32 = 3600;
 /// Short buckets per long one.
 const PER_LONG: u32 = LONG_BUCKET_S / SHORT_BUCKET_S;
+/// Buckets of each ring.
+const BUCKETS: usize = 24;
 
 /// 24 × 5 min and 24 × 1 h. Ticks are short buckets; the long bucket of a
 /// tick is `tick / 12`, so both heads always describe the same time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Series {
-    short: Ring<24>,
-    long: Ring<24>,
+    short: Ring<BUCKETS>,
+    long: Ring<BUCKETS>,
 }
 
 impl Series {
@@ -53,7 +55,7 @@ impl Entry for Series {
         self.short.head()
     }
     fn expired(&self, tick: u32) -> bool {
-        (tick / PER_LONG).saturating_sub(self.long.head()) >= 24
+        (tick / PER_LONG).saturating_sub(self.long.head()) >= BUCKETS as u32
     }
 }
 
@@ -90,11 +92,6 @@ impl SeriesWindows {
         self.table.read(key, f)
     }
 
-    /// A copy of the series of `key`.
-    pub fn get(&self, key: Key) -> Option<Series> {
-        self.table.get(key)
-    }
-
     /// The last `back` short buckets (current included).
     pub fn short_sum(&self, key: Key, now: Timestamp, back: u32) -> u32 {
         let tick = Self::tick(now);
@@ -107,15 +104,6 @@ impl SeriesWindows {
     pub fn long_sum(&self, key: Key, now: Timestamp, back: u32) -> u32 {
         let tick = Self::tick(now);
         self.table.read(key, |s| s.long(tick, back, 0)).unwrap_or(0)
-    }
-
-    /// Keys held.
-    pub fn len(&self) -> usize {
-        self.table.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.table.is_empty()
     }
 }
 
@@ -136,9 +124,8 @@ mod tests {
         // 2 h of 5-minute buckets hold the last 12 sends; 24 h all 30.
         assert_eq!(w.short_sum(k, now, 24), 24);
         assert_eq!(w.long_sum(k, now, 24), 60);
-        let s = w.get(k).expect("written");
         let tick = SeriesWindows::tick(now);
-        assert_eq!(s.short(tick, 24, 1), 22);
+        assert_eq!(w.read(k, |s| s.short(tick, 24, 1)), Some(22));
         assert_eq!(w.long_sum(k, now.plus_seconds(25 * 3600), 24), 0);
     }
 

@@ -20,7 +20,6 @@ impl<const N: usize> Entry for Ring<N> {
 /// One counter family: rings of `N` buckets of `width_s` seconds, at most
 /// `capacity` keys.
 pub struct Windows<const N: usize> {
-    width_s: i64,
     /// `width_s` in milliseconds: the bucket of a time is one division
     /// (floor(floor(ms / 1000) / w) = floor(ms / (1000 w))), taken on
     /// every read and write.
@@ -31,24 +30,13 @@ pub struct Windows<const N: usize> {
 impl<const N: usize> Windows<N> {
     pub fn new(width_s: u32, capacity: usize) -> Windows<N> {
         Windows {
-            width_s: i64::from(width_s.max(1)),
             width_ms: i64::from(width_s.max(1)) * 1000,
             table: Table::new(capacity),
         }
     }
 
-    /// The window this family covers, in seconds.
-    pub fn span_s(&self) -> i64 {
-        self.width_s * N as i64
-    }
-
     fn bucket(&self, now: Timestamp) -> u32 {
         bucket(now, self.width_ms)
-    }
-
-    /// Buckets covering `window_s` seconds (at least one).
-    pub fn buckets_for(&self, window_s: u32) -> u32 {
-        ((i64::from(window_s) + self.width_s - 1) / self.width_s).clamp(1, N as i64) as u32
     }
 
     /// Starts loading the entry of `key` (see [`Table::prefetch`]).

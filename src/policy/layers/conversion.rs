@@ -405,7 +405,7 @@ impl ConversionLayer {
         }
         // Without trust, a returning number reaches this layer: the new
         // slice's deficits and drifts are not about it.
-        let fresh_number = self.trust || !counters.is_trusted(keys, s.now);
+        let fresh_number = self.trust || !s.trusted;
         self.deficit(keys, counters, &mut read, fresh_number, out);
         self.drift(s, keys, counters, &mut read, fresh_number, out);
     }
@@ -452,11 +452,9 @@ impl ConversionLayer {
             };
             let mut confirmed = String::new();
             if let Some((recent, grace, ratio)) = d.recent {
-                let rn = read.matured_sends(k, recent, grace);
-                let rc = read.conversions_within(k, recent);
-                if rn == 0 || f64::from(rc) >= ratio * p0 * f64::from(rn) {
+                let Some((rc, rn)) = read.still_under(k, recent, grace, ratio * p0) else {
                     continue;
-                }
+                };
                 confirmed = format!("; the last {}: {rc} of {rn}", human(recent));
             }
             let what = if d.fresh { "new numbers of " } else { "" };
@@ -530,9 +528,7 @@ impl ConversionLayer {
                 continue;
             }
             if let Some((recent, ratio)) = d.recent {
-                let rn = read.matured_sends(k, recent, d.grace);
-                let rc = read.conversions_within(k, recent);
-                if rn == 0 || f64::from(rc) >= ratio * p0 * f64::from(rn) {
+                if read.still_under(k, recent, d.grace, ratio * p0).is_none() {
                     continue;
                 }
             }
@@ -590,8 +586,8 @@ impl<'a> Histories<'a> {
             .position(|slot| slot.as_ref().map_or(true, |r| r.key == k));
         // Past eight keys (no policy asks that many) the last slot is reused.
         let slot = &mut self.read[at.unwrap_or(7)];
-        let fresh = !matches!(slot, Some(r) if r.key == k);
-        if fresh {
+        let unread = !matches!(slot, Some(r) if r.key == k);
+        if unread {
             *slot = None;
         }
         let read = slot.get_or_insert(Read {
@@ -599,7 +595,7 @@ impl<'a> Histories<'a> {
             sends: None,
             conversions: None,
         });
-        if fresh {
+        if unread {
             // Copied once, straight into the slot: a series is 200 bytes.
             self.counters.sends.read(k, |s| read.sends = Some(*s));
         }
@@ -622,6 +618,22 @@ impl<'a> Histories<'a> {
         }
         let c = read.conversions.as_ref().and_then(Option::as_ref);
         counters::within(c, tick, window_s)
+    }
+
+    /// The confirmation a deficit or drift asks of its recent stretch:
+    /// `(conversions, sends)` of `k` over `window_s` (sends older than
+    /// `grace_s`) when there were sends and they converted under `rate`.
+    pub fn still_under(
+        &mut self,
+        k: Key,
+        window_s: u32,
+        grace_s: u32,
+        rate: f64,
+    ) -> Option<(u32, u32)> {
+        let sends = self.matured_sends(k, window_s, grace_s);
+        let conversions = self.conversions_within(k, window_s);
+        (sends > 0 && f64::from(conversions) < rate * f64::from(sends))
+            .then_some((conversions, sends))
     }
 }
 
