@@ -82,18 +82,61 @@ impl<T: Entry> Slots<T> {
         &mut self.slots[at].entry
     }
 
-    /// Keeps the entries `keep` says yes to, in `n` slots.
-    fn rebuild(&mut self, n: usize, mut keep: impl FnMut(&T) -> bool) {
+    /// Moves every entry into `n` slots.
+    fn grow(&mut self, n: usize) {
         let old = std::mem::replace(self, Slots::with_slots(n));
-        for s in old
-            .slots
-            .into_iter()
-            .filter(|s| s.key != 0 && keep(&s.entry))
-        {
+        for s in old.slots.into_iter().filter(|s| s.key != 0) {
             if let Err(at) = self.find(s.key) {
                 self.put(at, s.key, s.entry);
             }
         }
+    }
+
+    /// Keeps the entries `keep` says yes to, in place: eviction runs on
+    /// full shards, and copying one into fresh memory cost more than the
+    /// scan.
+    ///
+    /// The scan starts just after a free slot, so no probe run wraps past
+    /// its start: a removal only pulls entries back from further along the
+    /// run (not scanned yet) into the slot just freed, which is then looked
+    /// at again.
+    fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
+        let mask = self.slots.len() - 1;
+        let Some(free) = self.slots.iter().position(|s| s.key == 0) else {
+            return;
+        };
+        let mut step = 1;
+        while step <= mask {
+            let i = (free + step) & mask;
+            if self.slots[i].key != 0 && !keep(&self.slots[i].entry) {
+                self.remove(i);
+            } else {
+                step += 1;
+            }
+        }
+    }
+
+    /// Empties slot `hole` and closes the gap (backward-shift deletion): an
+    /// entry further along the run moves back into the gap when its home
+    /// is at or before the gap, so every entry stays reachable from its
+    /// home without tombstones.
+    fn remove(&mut self, mut hole: usize) {
+        let mask = self.slots.len() - 1;
+        let mut j = hole;
+        loop {
+            j = (j + 1) & mask;
+            let key = self.slots[j].key;
+            if key == 0 {
+                break;
+            }
+            let home = key as usize & mask;
+            if (j.wrapping_sub(home) & mask) >= (j.wrapping_sub(hole) & mask) {
+                self.slots[hole] = self.slots[j];
+                hole = j;
+            }
+        }
+        self.slots[hole].key = 0;
+        self.len -= 1;
     }
 
     fn entries(&self) -> impl Iterator<Item = &T> {
@@ -182,11 +225,10 @@ impl<T: Entry> Table<T> {
         };
         let at = if slots.len >= self.per_shard {
             evict(&mut slots, tick, self.per_shard);
-            shard.publish(&slots);
             slots.find(key).err()
         } else if (slots.len + 1) * 2 > slots.slots.len() && slots.slots.len() < self.max_slots {
             let n = slots.slots.len() * 2;
-            slots.rebuild(n, |_| true);
+            slots.grow(n);
             shard.publish(&slots);
             slots.find(key).err()
         } else {
@@ -237,8 +279,7 @@ fn prefetch_line(_addr: usize) {}
 /// written ones until the shard is at 7/8 of its capacity (amortises the
 /// scan).
 fn evict<T: Entry>(slots: &mut Slots<T>, tick: u32, cap: usize) {
-    let n = slots.slots.len();
-    slots.rebuild(n, |e| !e.expired(tick));
+    slots.retain(|e| !e.expired(tick));
     let target = cap - cap / 8;
     if slots.len < cap {
         return;
@@ -250,7 +291,7 @@ fn evict<T: Entry>(slots: &mut Slots<T>, tick: u32, cap: usize) {
         .min(heads.len().saturating_sub(1));
     let (_, nth, _) = heads.select_nth_unstable(cut);
     let threshold = *nth;
-    slots.rebuild(n, |e| e.head() > threshold);
+    slots.retain(|e| e.head() > threshold);
 }
 
 #[cfg(test)]
@@ -273,6 +314,39 @@ mod tests {
             t.prefetch(*k);
         }
         assert_eq!(t.read(Key(12345), |r| r.sum(5, 1)), None);
+    }
+
+    #[test]
+    fn removing_in_place_keeps_every_other_entry_reachable() {
+        // 32 slots, 16 keys crowded onto a few homes near the end, so that
+        // runs are long and wrap around to the start.
+        let mut seed = 11u64;
+        for round in 0..200 {
+            let mut slots: Slots<Ring<2>> = Slots::with_slots(32);
+            let mut keys = Vec::new();
+            while keys.len() < 16 {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                let home = (28 + (seed >> 20) % 8) % 32;
+                let key = (1 << 40) | ((seed >> 33) << 5) | home;
+                if let Err(at) = slots.find(key) {
+                    let n = keys.len() as u32;
+                    slots.put(at, key, Ring::new(n));
+                    keys.push(key);
+                }
+            }
+            let keep = |head: u32| (head + round) % 3 != 0;
+            slots.retain(|e| keep(e.head()));
+            let kept: Vec<u64> = (0..16u32)
+                .filter(|&n| keep(n))
+                .map(|n| keys[n as usize])
+                .collect();
+            assert_eq!(slots.len, kept.len());
+            assert_eq!(slots.entries().count(), kept.len());
+            for (n, key) in keys.iter().enumerate() {
+                let held = slots.get(*key).map(|e| e.head());
+                assert_eq!(held, keep(n as u32).then_some(n as u32), "round {round}");
+            }
+        }
     }
 
     #[test]
