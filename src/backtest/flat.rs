@@ -127,9 +127,7 @@ impl<'a> Scan<'a> {
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.at;
-        let len = self.text.as_bytes()[start..]
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let len = stop(&self.text.as_bytes()[start..])?;
         self.at = start + len;
         self.eat(b'"')?;
         // Both ends sit next to an ASCII quote: always a char boundary.
@@ -147,6 +145,34 @@ impl<'a> Scan<'a> {
             _ => None,
         }
     }
+}
+
+/// The first `"`, `\\` or control character in `b`: eight bytes at a
+/// time, because this loop is most of the reading.
+fn stop(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A byte of `w` is below `n` (`n` <= 0x80): its high bit in the result.
+    // Bits above the lowest set one may be spurious, the lowest never is.
+    let below = |w: u64, n: u8| w.wrapping_sub(ONES * u64::from(n)) & !w & HIGH;
+    let mut chunks = b.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let hits = below(w ^ (ONES * u64::from(b'"')), 1)
+            | below(w ^ (ONES * u64::from(b'\\')), 1)
+            | below(w, 0x20);
+        if hits != 0 {
+            return Some(at + hits.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    let tail = chunks.remainder();
+    tail.iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .map(|i| at + i)
 }
 
 #[cfg(test)]
@@ -173,6 +199,31 @@ mod tests {
                 ..Fields::default()
             })
         );
+    }
+
+    #[test]
+    fn stops_at_the_first_quote_backslash_or_control_character() {
+        let naive = |b: &[u8]| b.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
+        let mut seed = 3u64;
+        for len in 0..40 {
+            for _ in 0..200 {
+                let b: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                        let r = (seed >> 33) as u8;
+                        // Mostly plain text, sometimes a stop byte or a high one.
+                        match r % 16 {
+                            0 => b'"',
+                            1 => b'\\',
+                            2 => r % 0x20,
+                            3 => 0x80 | r,
+                            _ => 0x20 + r % 0x5f,
+                        }
+                    })
+                    .collect();
+                assert_eq!(stop(&b), naive(&b), "{b:?}");
+            }
+        }
     }
 
     #[test]
