@@ -18,6 +18,8 @@ pub trait Entry: Copy {
     /// The newest tick written: eviction drops the oldest first.
     fn head(&self) -> u32;
     /// Whether nothing written to it is still inside its windows at `tick`.
+    /// An expired entry must read as an absent one and take a write as a
+    /// new one would: the table drops expired entries whenever it scans.
     fn expired(&self, tick: u32) -> bool;
 }
 
@@ -227,8 +229,7 @@ impl<T: Entry> Table<T> {
             evict(&mut slots, tick, self.per_shard);
             slots.find(key).err()
         } else if (slots.len + 1) * 2 > slots.slots.len() && slots.slots.len() < self.max_slots {
-            let n = slots.slots.len() * 2;
-            slots.grow(n);
+            make_room(&mut slots, tick);
             shard.publish(&slots);
             slots.find(key).err()
         } else {
@@ -273,6 +274,23 @@ fn prefetch_line(addr: usize) {
 
 #[cfg(not(target_arch = "x86_64"))]
 fn prefetch_line(_addr: usize) {}
+
+/// Makes room in a half-full shard below its largest size: drops the
+/// entries that fell out of their windows, and doubles the slots unless
+/// that left the shard at most a quarter full (so that the next scan is
+/// at least a quarter of the slots' inserts away).
+///
+/// An expired entry reads as an absent one and is rewritten as a new one
+/// would be, so dropping it early changes no count: it only keeps a shard
+/// from growing on keys nobody will read again (a day of client addresses,
+/// an hour of sprayed numbers).
+fn make_room<T: Entry>(slots: &mut Slots<T>, tick: u32) {
+    slots.retain(|e| !e.expired(tick));
+    if (slots.len + 1) * 4 > slots.slots.len() {
+        let n = slots.slots.len() * 2;
+        slots.grow(n);
+    }
+}
 
 /// Frees room in a full shard: drops entries that fell out of their
 /// windows entirely, then, if that was not enough, the least recently
@@ -347,6 +365,24 @@ mod tests {
                 assert_eq!(held, keep(n as u32).then_some(n as u32), "round {round}");
             }
         }
+    }
+
+    #[test]
+    fn a_growing_shard_drops_expired_entries_first() {
+        let t: Table<Ring<2>> = Table::new(64 * 1000);
+        let key = |i: u64| Key((3 << 58) | (i * 2 + 1));
+        for i in 0..200 {
+            t.update(key(i), 0, |r| r.add(0, 1));
+        }
+        assert_eq!(t.len(), 200);
+        // At tick 2 the first 200 have left their two-bucket window: the
+        // shard drops them instead of growing past 512 slots.
+        for i in 200..400 {
+            t.update(key(i), 2, |r| r.add(2, 1));
+        }
+        assert!(t.len() < 300, "{}", t.len());
+        assert_eq!(t.read(key(399), |r| r.sum(2, 1)), Some(1));
+        assert_eq!(t.read(key(0), |r| r.sum(2, 2)).unwrap_or(0), 0);
     }
 
     #[test]
