@@ -3,7 +3,8 @@
 //! worth before turning it on.
 //!
 //! - [`read`]: input formats (`events` JSONL, Twilio Message resources) and
-//!   sniffing; [`time`]: their timestamps; [`event`]: the common record.
+//!   sniffing, with `flat` the fast path for plain `events` lines;
+//!   [`time`]: their timestamps; [`event`]: the common record.
 //! - [`order`]: replay order (sends before conversions of the same instant).
 //! - [`replay`]: the engine seam as the live proxy uses it.
 //! - [`summary`], [`decisions`], [`report`]: the three outputs.
@@ -11,6 +12,7 @@
 
 pub mod decisions;
 pub mod event;
+mod flat;
 pub mod order;
 pub mod prices;
 pub mod read;

@@ -21,6 +21,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use super::event::{Event, Kind};
+use super::flat;
 use super::time;
 use super::BacktestError;
 
@@ -106,6 +107,7 @@ pub fn sniff(input: &str) -> Result<Format, BacktestError> {
 // ---------------------------------------------------------------- events
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct RawEvent<'a> {
     #[serde(borrow)]
     ts: Cow<'a, str>,
@@ -127,6 +129,24 @@ struct RawEvent<'a> {
     session: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     label: Option<Cow<'a, str>>,
+}
+
+impl<'a> From<flat::Fields<'a>> for RawEvent<'a> {
+    fn from(f: flat::Fields<'a>) -> Self {
+        let b = |v: Option<&'a str>| v.map(Cow::Borrowed);
+        RawEvent {
+            ts: Cow::Borrowed(f.ts),
+            event: Cow::Borrowed(f.event),
+            id: b(f.id),
+            to: b(f.to),
+            channel: b(f.channel),
+            account: b(f.account),
+            client_ip: b(f.client_ip),
+            device: b(f.device),
+            session: b(f.session),
+            label: b(f.label),
+        }
+    }
 }
 
 /// `id` may be a string or a number; kept as text.
@@ -176,7 +196,10 @@ fn events(input: &str) -> Parsed<'_> {
 }
 
 fn event_line(line: &str, n: u32) -> Result<Option<Event<'_>>, String> {
-    let raw: RawEvent<'_> = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    let raw = match flat::fields(line) {
+        Some(f) => RawEvent::from(f),
+        None => serde_json::from_str(line).map_err(|e| e.to_string())?,
+    };
     let kind = match raw.event.as_ref() {
         "send" => Kind::Send,
         "conversion" => Kind::Conversion,
@@ -332,4 +355,46 @@ fn message(raw: RawMessage<'_>, n: u32) -> Result<Option<Event<'_>>, String> {
     e.price = price;
     e.status = raw.status;
     Ok(Some(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Wherever the fast path answers, serde must read the same record:
+    /// checked on plain lines and on thousands of mangled ones.
+    #[test]
+    fn the_fast_path_agrees_with_serde() {
+        let base = [
+            r#"{"ts":"2026-10-01T00:00:00.557Z","event":"send","id":"s1","to":"+12607173209","channel":"sms","account":"AC1","client_ip":"1.2.3.4","device":"d","session":"x","label":"organic"}"#,
+            r#" {"event":"conversion", "ts":"2026-10-01T00:00:01Z" ,"to":null,"zz":"?","id":null} "#,
+        ];
+        let alphabet = b"{}[]:,\" nul\\tsabc0-\t";
+        let mut seed = 5u64;
+        let mut answered = 0;
+        for round in 0..20_000 {
+            let mut line = base[round % base.len()].as_bytes().to_vec();
+            for _ in 0..round % 3 {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                let at = (seed >> 33) as usize % (line.len() + 1);
+                let c = alphabet[(seed >> 20) as usize % alphabet.len()];
+                match (seed >> 8) % 3 {
+                    0 if at < line.len() => {
+                        line.remove(at);
+                    }
+                    1 if at < line.len() => line[at] = c,
+                    _ => line.insert(at, c),
+                }
+            }
+            let Ok(line) = std::str::from_utf8(&line) else {
+                continue;
+            };
+            if let Some(f) = flat::fields(line) {
+                answered += 1;
+                let serde: RawEvent = serde_json::from_str(line).expect(line);
+                assert_eq!(RawEvent::from(f), serde, "{line}");
+            }
+        }
+        assert!(answered > 5_000, "{answered}");
+    }
 }

@@ -18,6 +18,8 @@ pub trait Entry: Copy {
     /// The newest tick written: eviction drops the oldest first.
     fn head(&self) -> u32;
     /// Whether nothing written to it is still inside its windows at `tick`.
+    /// An expired entry must read as an absent one and take a write as a
+    /// new one would: the table drops expired entries whenever it scans.
     fn expired(&self, tick: u32) -> bool;
 }
 
@@ -82,18 +84,61 @@ impl<T: Entry> Slots<T> {
         &mut self.slots[at].entry
     }
 
-    /// Keeps the entries `keep` says yes to, in `n` slots.
-    fn rebuild(&mut self, n: usize, mut keep: impl FnMut(&T) -> bool) {
+    /// Moves every entry into `n` slots.
+    fn grow(&mut self, n: usize) {
         let old = std::mem::replace(self, Slots::with_slots(n));
-        for s in old
-            .slots
-            .into_iter()
-            .filter(|s| s.key != 0 && keep(&s.entry))
-        {
+        for s in old.slots.into_iter().filter(|s| s.key != 0) {
             if let Err(at) = self.find(s.key) {
                 self.put(at, s.key, s.entry);
             }
         }
+    }
+
+    /// Keeps the entries `keep` says yes to, in place: eviction runs on
+    /// full shards, and copying one into fresh memory cost more than the
+    /// scan.
+    ///
+    /// The scan starts just after a free slot, so no probe run wraps past
+    /// its start: a removal only pulls entries back from further along the
+    /// run (not scanned yet) into the slot just freed, which is then looked
+    /// at again.
+    fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
+        let mask = self.slots.len() - 1;
+        let Some(free) = self.slots.iter().position(|s| s.key == 0) else {
+            return;
+        };
+        let mut step = 1;
+        while step <= mask {
+            let i = (free + step) & mask;
+            if self.slots[i].key != 0 && !keep(&self.slots[i].entry) {
+                self.remove(i);
+            } else {
+                step += 1;
+            }
+        }
+    }
+
+    /// Empties slot `hole` and closes the gap (backward-shift deletion): an
+    /// entry further along the run moves back into the gap when its home
+    /// is at or before the gap, so every entry stays reachable from its
+    /// home without tombstones.
+    fn remove(&mut self, mut hole: usize) {
+        let mask = self.slots.len() - 1;
+        let mut j = hole;
+        loop {
+            j = (j + 1) & mask;
+            let key = self.slots[j].key;
+            if key == 0 {
+                break;
+            }
+            let home = key as usize & mask;
+            if (j.wrapping_sub(home) & mask) >= (j.wrapping_sub(hole) & mask) {
+                self.slots[hole] = self.slots[j];
+                hole = j;
+            }
+        }
+        self.slots[hole].key = 0;
+        self.len -= 1;
     }
 
     fn entries(&self) -> impl Iterator<Item = &T> {
@@ -182,11 +227,9 @@ impl<T: Entry> Table<T> {
         };
         let at = if slots.len >= self.per_shard {
             evict(&mut slots, tick, self.per_shard);
-            shard.publish(&slots);
             slots.find(key).err()
         } else if (slots.len + 1) * 2 > slots.slots.len() && slots.slots.len() < self.max_slots {
-            let n = slots.slots.len() * 2;
-            slots.rebuild(n, |_| true);
+            make_room(&mut slots, tick);
             shard.publish(&slots);
             slots.find(key).err()
         } else {
@@ -232,13 +275,29 @@ fn prefetch_line(addr: usize) {
 #[cfg(not(target_arch = "x86_64"))]
 fn prefetch_line(_addr: usize) {}
 
+/// Makes room in a half-full shard below its largest size: drops the
+/// entries that fell out of their windows, and doubles the slots unless
+/// that left the shard at most a quarter full (so that the next scan is
+/// at least a quarter of the slots' inserts away).
+///
+/// An expired entry reads as an absent one and is rewritten as a new one
+/// would be, so dropping it early changes no count: it only keeps a shard
+/// from growing on keys nobody will read again (a day of client addresses,
+/// an hour of sprayed numbers).
+fn make_room<T: Entry>(slots: &mut Slots<T>, tick: u32) {
+    slots.retain(|e| !e.expired(tick));
+    if (slots.len + 1) * 4 > slots.slots.len() {
+        let n = slots.slots.len() * 2;
+        slots.grow(n);
+    }
+}
+
 /// Frees room in a full shard: drops entries that fell out of their
 /// windows entirely, then, if that was not enough, the least recently
 /// written ones until the shard is at 7/8 of its capacity (amortises the
 /// scan).
 fn evict<T: Entry>(slots: &mut Slots<T>, tick: u32, cap: usize) {
-    let n = slots.slots.len();
-    slots.rebuild(n, |e| !e.expired(tick));
+    slots.retain(|e| !e.expired(tick));
     let target = cap - cap / 8;
     if slots.len < cap {
         return;
@@ -250,7 +309,7 @@ fn evict<T: Entry>(slots: &mut Slots<T>, tick: u32, cap: usize) {
         .min(heads.len().saturating_sub(1));
     let (_, nth, _) = heads.select_nth_unstable(cut);
     let threshold = *nth;
-    slots.rebuild(n, |e| e.head() > threshold);
+    slots.retain(|e| e.head() > threshold);
 }
 
 #[cfg(test)]
@@ -273,6 +332,57 @@ mod tests {
             t.prefetch(*k);
         }
         assert_eq!(t.read(Key(12345), |r| r.sum(5, 1)), None);
+    }
+
+    #[test]
+    fn removing_in_place_keeps_every_other_entry_reachable() {
+        // 32 slots, 16 keys crowded onto a few homes near the end, so that
+        // runs are long and wrap around to the start.
+        let mut seed = 11u64;
+        for round in 0..200 {
+            let mut slots: Slots<Ring<2>> = Slots::with_slots(32);
+            let mut keys = Vec::new();
+            while keys.len() < 16 {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                let home = (28 + (seed >> 20) % 8) % 32;
+                let key = (1 << 40) | ((seed >> 33) << 5) | home;
+                if let Err(at) = slots.find(key) {
+                    let n = keys.len() as u32;
+                    slots.put(at, key, Ring::new(n));
+                    keys.push(key);
+                }
+            }
+            let keep = |head: u32| (head + round) % 3 != 0;
+            slots.retain(|e| keep(e.head()));
+            let kept: Vec<u64> = (0..16u32)
+                .filter(|&n| keep(n))
+                .map(|n| keys[n as usize])
+                .collect();
+            assert_eq!(slots.len, kept.len());
+            assert_eq!(slots.entries().count(), kept.len());
+            for (n, key) in keys.iter().enumerate() {
+                let held = slots.get(*key).map(|e| e.head());
+                assert_eq!(held, keep(n as u32).then_some(n as u32), "round {round}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_growing_shard_drops_expired_entries_first() {
+        let t: Table<Ring<2>> = Table::new(64 * 1000);
+        let key = |i: u64| Key((3 << 58) | (i * 2 + 1));
+        for i in 0..200 {
+            t.update(key(i), 0, |r| r.add(0, 1));
+        }
+        assert_eq!(t.len(), 200);
+        // At tick 2 the first 200 have left their two-bucket window: the
+        // shard drops them instead of growing past 512 slots.
+        for i in 200..400 {
+            t.update(key(i), 2, |r| r.add(2, 1));
+        }
+        assert!(t.len() < 300, "{}", t.len());
+        assert_eq!(t.read(key(399), |r| r.sum(2, 1)), Some(1));
+        assert_eq!(t.read(key(0), |r| r.sum(2, 2)).unwrap_or(0), 0);
     }
 
     #[test]
