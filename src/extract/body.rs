@@ -27,43 +27,75 @@ pub enum Body {
 pub struct Form {
     /// The body, checked to be UTF-8.
     text: String,
-    /// Each field's raw name and value, as ranges of `text`, in order.
-    fields: Vec<(Range<usize>, Range<usize>)>,
+    /// Each field, in order.
+    fields: Vec<Field>,
+}
+
+/// One form field: its raw name and value, as ranges of the body.
+#[derive(Debug)]
+struct Field {
+    name: Range<usize>,
+    value: Range<usize>,
+    /// The raw name has no `+` or `%`: it is its own decoding, and is
+    /// compared as it is.
+    plain_name: bool,
 }
 
 impl Form {
     /// Splits as `application/x-www-form-urlencoded` says (and as
     /// `form_urlencoded::parse` does): on `&`, skipping empty pieces, then at
-    /// the first `=`.
+    /// the first `=`. One pass over the bytes, noting which names need
+    /// decoding.
     fn split(text: String) -> Form {
-        let mut fields = Vec::new();
-        let mut start = 0;
-        for piece in text.split('&') {
-            let end = start + piece.len();
-            if !piece.is_empty() {
-                let eq = piece.find('=');
-                let name = start..eq.map_or(end, |i| start + i);
-                let value = eq.map_or(end, |i| start + i + 1)..end;
-                fields.push((name, value));
+        let bytes = text.as_bytes();
+        let mut fields = Vec::with_capacity(8);
+        let (mut start, mut eq, mut plain_name) = (0, None, true);
+        for i in 0..=bytes.len() {
+            match bytes.get(i).copied().unwrap_or(b'&') {
+                b'&' => {
+                    if i > start {
+                        fields.push(Field {
+                            name: start..eq.unwrap_or(i),
+                            value: eq.map_or(i, |e| e + 1)..i,
+                            plain_name,
+                        });
+                    }
+                    (start, eq, plain_name) = (i + 1, None, true);
+                }
+                b'=' if eq.is_none() => eq = Some(i),
+                b'+' | b'%' if eq.is_none() => plain_name = false,
+                _ => {}
             }
-            start = end + 1;
         }
         Form { text, fields }
     }
 
     /// Every field, decoded.
     pub fn pairs(&self) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
-        self.fields
-            .iter()
-            .map(|(k, v)| (decode(&self.text[k.clone()]), decode(&self.text[v.clone()])))
+        self.fields.iter().map(|f| {
+            (
+                decode(&self.text[f.name.clone()]),
+                decode(&self.text[f.value.clone()]),
+            )
+        })
+    }
+
+    /// The fields named `name` (compared decoded).
+    fn named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Field> + 'a {
+        self.fields.iter().filter(move |f| {
+            let raw = &self.text[f.name.clone()];
+            if f.plain_name {
+                raw == name
+            } else {
+                decode(raw) == name
+            }
+        })
     }
 
     /// The decoded values of the fields named `name`.
     fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = Cow<'a, str>> + 'a {
-        self.fields
-            .iter()
-            .filter(move |(k, _)| decode(&self.text[k.clone()]) == name)
-            .map(|(_, v)| decode(&self.text[v.clone()]))
+        self.named(name)
+            .map(|f| decode(&self.text[f.value.clone()]))
     }
 }
 
@@ -71,16 +103,16 @@ impl Form {
 /// followed by two hex digits stays as it is), and the bytes are read as
 /// UTF-8 with replacement characters, exactly as `form_urlencoded` decodes.
 fn decode(raw: &str) -> Cow<'_, str> {
-    if !raw.bytes().any(|b| b == b'+' || b == b'%') {
-        return Cow::Borrowed(raw);
-    }
     let bytes = raw.as_bytes();
+    let special = |b: &u8| *b == b'+' || *b == b'%';
+    let Some(mut i) = bytes.iter().position(special) else {
+        return Cow::Borrowed(raw);
+    };
     let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
+    out.extend_from_slice(&bytes[..i]);
     while i < bytes.len() {
-        let b = bytes[i];
         let hex = |j: usize| bytes.get(j).and_then(|c| char::from(*c).to_digit(16));
-        match b {
+        match bytes[i] {
             b'+' => out.push(b' '),
             b'%' => match (hex(i + 1), hex(i + 2)) {
                 (Some(hi), Some(lo)) => {
@@ -89,7 +121,16 @@ fn decode(raw: &str) -> Cow<'_, str> {
                 }
                 _ => out.push(b'%'),
             },
-            _ => out.push(b),
+            // Plain bytes up to the next `+` or `%` are copied as a run.
+            _ => {
+                let run = bytes[i..]
+                    .iter()
+                    .position(special)
+                    .unwrap_or(bytes.len() - i);
+                out.extend_from_slice(&bytes[i..i + run]);
+                i += run;
+                continue;
+            }
         }
         i += 1;
     }
@@ -160,10 +201,22 @@ impl Body {
 
     /// The first value at `path`, as a string.
     pub fn first(&self, path: &str) -> Option<String> {
-        self.values_with_channel(path, None)
-            .into_iter()
-            .next()
-            .map(|(v, _)| v)
+        match self {
+            Body::Form(form) => form.values(path).next().map(Cow::into_owned),
+            Body::Json(_) => self
+                .values_with_channel(path, None)
+                .into_iter()
+                .next()
+                .map(|(v, _)| v),
+        }
+    }
+
+    /// Whether there is a value at `path` (without decoding it).
+    pub fn has(&self, path: &str) -> bool {
+        match self {
+            Body::Form(form) => form.named(path).next().is_some(),
+            Body::Json(_) => self.first(path).is_some(),
+        }
     }
 
     /// Every value at `to_path`, each with the channel at `channel_path`.
@@ -343,6 +396,14 @@ mod tests {
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect();
             assert_eq!(ours, theirs, "{body:?}");
+            // Look-ups by name agree with the decoded pairs.
+            let whole = Body::Form(form);
+            for (k, _) in &theirs {
+                let first = theirs.iter().find(|(k2, _)| k2 == k).map(|(_, v)| v);
+                assert_eq!(whole.first(k).as_ref(), first, "{body:?} {k:?}");
+                assert!(whole.has(k), "{body:?} {k:?}");
+            }
+            assert!(!whole.has("absent") && whole.first("absent").is_none());
         }
     }
 }
