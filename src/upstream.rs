@@ -146,7 +146,11 @@ impl UpstreamClient {
         req: Request<ProxyBody>,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
         let timeout = self.inner.response_timeout;
-        match tokio::time::timeout(timeout, self.request(req)).await {
+        // Boxed: the request's future (the connection checkout, hyper's
+        // send, the response) is over a kilobyte, and every future that
+        // awaits this one, up to the connection's, was moved whole from
+        // place to place; one allocation costs less than those copies.
+        match tokio::time::timeout(timeout, Box::pin(self.request(req))).await {
             Err(_) => Err(UpstreamError::Timeout(timeout)),
             Ok(result) => result,
         }
