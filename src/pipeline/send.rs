@@ -141,8 +141,10 @@ pub async fn handle(
             session,
         };
         // Phase: enrich (optional lookup, bounded by its time budget).
+        // Boxed, as the rare outcomes below are: this future is moved
+        // whole per request and should be no larger than the common path.
         let lookup = match (&p.lookup, &number) {
-            (Some(l), Ok(c)) if c.valid => Some(l.enrich(c.number.digits()).await),
+            (Some(l), Ok(c)) if c.valid => Some(Box::pin(l.enrich(c.number.digits())).await),
             _ => None,
         };
         let decision = p
@@ -210,12 +212,15 @@ pub async fn handle(
                 .unwrap_or_default();
             reject(route, answer(route, class), &v.destination.raw, &prefix)
         }
-        Outcome::Drop => drop_blocked(p, route, parts, &parsed, &verdicts).await,
+        Outcome::Drop => Box::pin(drop_blocked(p, route, parts, &parsed, &verdicts)).await,
         Outcome::Hold(i) => {
             let Some(v) = verdicts.get(i) else {
                 return reject(route, &spec.answers.fraud, "", "");
             };
-            hold(p, route, vars, parts, bytes, &parsed, &extracted, v, now).await
+            Box::pin(hold(
+                p, route, vars, parts, bytes, &parsed, &extracted, v, now,
+            ))
+            .await
         }
     }
 }
