@@ -44,28 +44,25 @@ struct Field {
 impl Form {
     /// Splits as `application/x-www-form-urlencoded` says (and as
     /// `form_urlencoded::parse` does): on `&`, skipping empty pieces, then at
-    /// the first `=`. One pass over the bytes, noting which names need
-    /// decoding.
+    /// the first `=`, noting which names need decoding. Each search is a
+    /// tight scan for one byte (a `match` on every byte cost twice as much).
     fn split(text: String) -> Form {
         let bytes = text.as_bytes();
         let mut fields = Vec::with_capacity(8);
-        let (mut start, mut eq, mut plain_name) = (0, None, true);
-        for i in 0..=bytes.len() {
-            match bytes.get(i).copied().unwrap_or(b'&') {
-                b'&' => {
-                    if i > start {
-                        fields.push(Field {
-                            name: start..eq.unwrap_or(i),
-                            value: eq.map_or(i, |e| e + 1)..i,
-                            plain_name,
-                        });
-                    }
-                    (start, eq, plain_name) = (i + 1, None, true);
-                }
-                b'=' if eq.is_none() => eq = Some(i),
-                b'+' | b'%' if eq.is_none() => plain_name = false,
-                _ => {}
+        let mut start = 0;
+        while start < bytes.len() {
+            let end = find(bytes, start, b'&').unwrap_or(bytes.len());
+            if end > start {
+                let eq = find(&bytes[..end], start, b'=');
+                let name = start..eq.unwrap_or(end);
+                let plain_name = !bytes[name.clone()].iter().any(|&b| b == b'+' || b == b'%');
+                fields.push(Field {
+                    name,
+                    value: eq.map_or(end, |e| e + 1)..end,
+                    plain_name,
+                });
             }
+            start = end + 1;
         }
         Form { text, fields }
     }
@@ -97,6 +94,15 @@ impl Form {
         self.named(name)
             .map(|f| decode(&self.text[f.value.clone()]))
     }
+}
+
+/// The index of the first `byte` in `bytes` at or after `from`.
+fn find(bytes: &[u8], from: usize, byte: u8) -> Option<usize> {
+    bytes
+        .get(from..)?
+        .iter()
+        .position(|&b| b == byte)
+        .map(|i| from + i)
 }
 
 /// One form name or value decoded: `+` is a space, `%XX` a byte (a `%` not
