@@ -242,10 +242,12 @@ impl UpstreamClient {
             )));
         };
         let mut pools = lock(&self.inner.pools);
-        if let Some(p) = pools
-            .iter()
-            .find(|p| p.https == https && p.authority == *authority)
-        {
+        // Authorities compare without case, byte by byte; the same text
+        // (every request of a route) is checked first, at memcmp speed.
+        if let Some(p) = pools.iter().find(|p| {
+            p.https == https
+                && (p.authority.as_str() == authority.as_str() || p.authority == *authority)
+        }) {
             return Ok(p.clone());
         }
         let host = match authority.as_str().rsplit_once('@') {
