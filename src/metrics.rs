@@ -11,6 +11,25 @@ const BUCKETS: [f64; 12] = [
     0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.05, 0.25, 1.0,
 ];
 
+/// [`BUCKETS`] in nanoseconds, for finding an observation's bucket with
+/// integer comparisons.
+const BUCKET_NANOS: [u64; BUCKETS.len()] = [
+    25_000,
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    50_000_000,
+    250_000_000,
+    1_000_000_000,
+];
+
+/// Counts per bucket, not cumulative: an observation increments one
+/// bucket (the first whose bound it is within); rendering sums them.
 #[derive(Default)]
 struct Histogram {
     counts: [u64; BUCKETS.len()],
@@ -20,24 +39,20 @@ struct Histogram {
 
 impl Histogram {
     fn observe(&mut self, d: Duration) {
-        let s = d.as_secs_f64();
-        for (i, b) in BUCKETS.iter().enumerate() {
-            if s <= *b {
-                self.counts[i] += 1;
-            }
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        if let Some(i) = BUCKET_NANOS.iter().position(|&b| nanos <= b) {
+            self.counts[i] += 1;
         }
-        self.sum += s;
+        self.sum += d.as_secs_f64();
         self.total += 1;
     }
 
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let sep = if labels.is_empty() { "" } else { "," };
-        for (i, b) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {}",
-                self.counts[i]
-            );
+        let mut cumulative = 0;
+        for (b, n) in BUCKETS.iter().zip(self.counts) {
+            cumulative += n;
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {cumulative}");
         }
         let _ = writeln!(
             out,
@@ -49,21 +64,28 @@ impl Histogram {
     }
 }
 
-/// Decision counters. One lock per decision for all of them, and keys are
-/// looked up by `&str` first: a label set allocates only the first time it
-/// is seen.
+/// Decision counters. One lock per decision for all of them. Routes and
+/// actions are few: they are found by a scan comparing lengths and
+/// pointers before text (an action is `&'static`), where ordered maps
+/// compared whole strings at every level; the exposition sorts them.
 #[derive(Default)]
 struct Decisions {
     /// route → action → country → count.
-    counts: BTreeMap<String, BTreeMap<&'static str, BTreeMap<String, u64>>>,
+    counts: Vec<RouteCounts>,
     reasons: BTreeMap<&'static str, u64>,
     latency: Histogram,
+}
+
+struct RouteCounts {
+    route: String,
+    by_action: Vec<(&'static str, BTreeMap<String, u64>)>,
 }
 
 #[derive(Default)]
 pub struct Metrics {
     decisions: Mutex<Decisions>,
-    upstream_latency: Mutex<BTreeMap<String, Histogram>>,
+    /// Per upstream name, found by a scan as routes are.
+    upstream_latency: Mutex<Vec<(String, Histogram)>>,
     upstream_errors: Mutex<BTreeMap<(String, &'static str), u64>>,
     /// Families owned by optional parts (shared counters), rendered last.
     attached: Mutex<Vec<Arc<dyn Exposition>>>,
@@ -80,12 +102,31 @@ fn esc(s: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// The entry for `key`, allocating an owned key only when it is new.
-fn slot<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut V {
-    if !map.contains_key(key) {
-        map.insert(key.to_owned(), V::default());
+/// Adds one to `key`'s count, allocating an owned key only when it is new
+/// (one search when it is not).
+fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
+    match map.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(key.to_owned(), 1);
+        }
     }
-    map.get_mut(key).expect("inserted above")
+}
+
+/// The value for `key` in a short list, added (with an owned key) when new.
+fn scan<'m, K: AsRef<str>, V>(
+    list: &'m mut Vec<(K, V)>,
+    key: &str,
+    new: impl FnOnce() -> (K, V),
+) -> &'m mut V {
+    let i = match list.iter().position(|(k, _)| k.as_ref() == key) {
+        Some(i) => i,
+        None => {
+            list.push(new());
+            list.len() - 1
+        }
+    };
+    &mut list[i].1
 }
 
 impl Metrics {
@@ -98,8 +139,29 @@ impl Metrics {
         latency: Duration,
     ) {
         let mut d = self.decisions.lock().unwrap_or_else(|p| p.into_inner());
-        let by_action = slot(&mut d.counts, route);
-        *slot(by_action.entry(action).or_default(), country) += 1;
+        let i = match d.counts.iter().position(|r| r.route == route) {
+            Some(i) => i,
+            None => {
+                d.counts.push(RouteCounts {
+                    route: route.to_owned(),
+                    by_action: Vec::new(),
+                });
+                d.counts.len() - 1
+            }
+        };
+        let by_action = &mut d.counts[i].by_action;
+        // The same `&'static str` nearly always: compared by address first.
+        let by_country = match by_action
+            .iter()
+            .position(|(a, _)| std::ptr::eq(*a, action) || *a == action)
+        {
+            Some(j) => &mut by_action[j].1,
+            None => {
+                by_action.push((action, BTreeMap::new()));
+                &mut by_action.last_mut().expect("pushed above").1
+            }
+        };
+        bump(by_country, country);
         for r in reasons {
             *d.reasons.entry(r).or_default() += 1;
         }
@@ -116,7 +178,10 @@ impl Metrics {
 
     pub fn upstream(&self, upstream: &str, latency: Duration) {
         if let Ok(mut m) = self.upstream_latency.lock() {
-            slot(&mut m, upstream).observe(latency);
+            scan(&mut m, upstream, || {
+                (upstream.to_owned(), Histogram::default())
+            })
+            .observe(latency);
         }
     }
 
@@ -131,8 +196,12 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP tollgate_decisions_total Decisions by route, provider, action and country.\n# TYPE tollgate_decisions_total counter\n");
         let d = self.decisions.lock().unwrap_or_else(|p| p.into_inner());
-        for (route, by_action) in &d.counts {
+        let mut routes: Vec<&RouteCounts> = d.counts.iter().collect();
+        routes.sort_unstable_by(|a, b| a.route.cmp(&b.route));
+        for RouteCounts { route, by_action } in routes {
             let provider = route.split('.').next().unwrap_or("");
+            let mut by_action: Vec<_> = by_action.iter().collect();
+            by_action.sort_unstable_by_key(|(action, _)| *action);
             for (action, by_country) in by_action {
                 for (country, n) in by_country {
                     let _ = writeln!(
@@ -159,7 +228,9 @@ impl Metrics {
         drop(d);
         out.push_str("# HELP tollgate_upstream_seconds Upstream answer time, by upstream.\n# TYPE tollgate_upstream_seconds histogram\n");
         if let Ok(m) = self.upstream_latency.lock() {
-            for (u, h) in m.iter() {
+            let mut m: Vec<_> = m.iter().collect();
+            m.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            for (u, h) in m {
                 h.render(
                     &mut out,
                     "tollgate_upstream_seconds",
@@ -191,5 +262,69 @@ impl Metrics {
             part.render(&mut out);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_is_sorted_and_buckets_cumulative() {
+        let m = Metrics::default();
+        let us = Duration::from_micros;
+        m.decision("vonage.sms", "block", "NG", ["velocity.range"], us(30));
+        m.decision("twilio.messages", "allow", "unknown", [], us(10));
+        m.decision("twilio.messages", "allow", "GB", [], us(25));
+        m.decision(
+            "twilio.messages",
+            "block",
+            "GB",
+            ["geo.tier", "velocity.range"],
+            us(2_000_000),
+        );
+        m.decision("twilio.messages", "allow", "GB", [], us(60));
+        m.upstream("twilio-api", us(300));
+        m.upstream("plivo-api", us(1));
+        let text = m.render(0, 0);
+        let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        let counts: Vec<&str> = lines
+            .iter()
+            .filter(|l| l.starts_with("tollgate_decisions_total"))
+            .copied()
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                "tollgate_decisions_total{provider=\"twilio\",route=\"twilio.messages\",action=\"allow\",country=\"GB\"} 2",
+                "tollgate_decisions_total{provider=\"twilio\",route=\"twilio.messages\",action=\"allow\",country=\"unknown\"} 1",
+                "tollgate_decisions_total{provider=\"twilio\",route=\"twilio.messages\",action=\"block\",country=\"GB\"} 1",
+                "tollgate_decisions_total{provider=\"vonage\",route=\"vonage.sms\",action=\"block\",country=\"NG\"} 1",
+            ]
+        );
+        assert!(lines.contains(&"tollgate_decision_reasons_total{reason=\"velocity.range\"} 2"));
+        let buckets: Vec<&str> = lines
+            .iter()
+            .filter(|l| l.starts_with("tollgate_decision_seconds_bucket"))
+            .map(|l| l.rsplit(' ').next().unwrap())
+            .collect();
+        // 10 µs, 25 µs (on the bound), 30 µs, 60 µs, then 2 s (only +Inf).
+        assert_eq!(
+            buckets,
+            ["2", "3", "4", "4", "4", "4", "4", "4", "4", "4", "4", "4", "5"]
+        );
+        assert!(lines.contains(&"tollgate_decision_seconds_count{} 5"));
+        let upstreams: Vec<&str> = lines
+            .iter()
+            .filter(|l| l.starts_with("tollgate_upstream_seconds_count"))
+            .copied()
+            .collect();
+        assert_eq!(
+            upstreams,
+            [
+                "tollgate_upstream_seconds_count{upstream=\"plivo-api\"} 1",
+                "tollgate_upstream_seconds_count{upstream=\"twilio-api\"} 1",
+            ]
+        );
     }
 }

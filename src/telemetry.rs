@@ -312,7 +312,7 @@ pub fn record_decision(r: DecisionRecord<'_>) {
             d.action.as_str(),
             r.outcome,
             d.score,
-            d.reasons.iter().map(|x| x.code).collect(),
+            d.reasons.iter().map(|x| x.code),
             &r.to,
             r.shadow,
         ));

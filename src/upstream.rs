@@ -146,7 +146,11 @@ impl UpstreamClient {
         req: Request<ProxyBody>,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
         let timeout = self.inner.response_timeout;
-        match tokio::time::timeout(timeout, self.request(req)).await {
+        // Boxed: the request's future (the connection checkout, hyper's
+        // send, the response) is over a kilobyte, and every future that
+        // awaits this one, up to the connection's, was moved whole from
+        // place to place; one allocation costs less than those copies.
+        match tokio::time::timeout(timeout, Box::pin(self.request(req))).await {
             Err(_) => Err(UpstreamError::Timeout(timeout)),
             Ok(result) => result,
         }
@@ -238,10 +242,12 @@ impl UpstreamClient {
             )));
         };
         let mut pools = lock(&self.inner.pools);
-        if let Some(p) = pools
-            .iter()
-            .find(|p| p.https == https && p.authority == *authority)
-        {
+        // Authorities compare without case, byte by byte; the same text
+        // (every request of a route) is checked first, at memcmp speed.
+        if let Some(p) = pools.iter().find(|p| {
+            p.https == https
+                && (p.authority.as_str() == authority.as_str() || p.authority == *authority)
+        }) {
             return Ok(p.clone());
         }
         let host = match authority.as_str().rsplit_once('@') {

@@ -55,16 +55,15 @@ pub fn extract(
     let pairs = body.values_with_channel(&spec.to, spec.channel.as_deref());
     let mut destinations = Vec::with_capacity(pairs.len());
     for (value, channel) in pairs {
-        let parts: Vec<&str> = match &spec.to_separator {
-            Some(sep) if !sep.is_empty() => value.split(sep.as_str()).collect(),
-            _ => vec![value.as_str()],
-        };
-        for part in parts {
+        let mut add = |part: &str| {
             let raw = part.trim();
-            if raw.is_empty() {
-                continue;
+            if !raw.is_empty() {
+                destinations.push(destination(spec, raw, channel.as_deref()));
             }
-            destinations.push(destination(spec, raw, channel.as_deref()));
+        };
+        match &spec.to_separator {
+            Some(sep) if !sep.is_empty() => value.split(sep.as_str()).for_each(add),
+            _ => add(&value),
         }
     }
     if destinations.is_empty() {
@@ -84,10 +83,7 @@ pub fn extract(
             .as_deref()
             .and_then(|f| body.first(f))
             .and_then(|r| Region::parse(&r)),
-        via_service: spec
-            .service_field
-            .as_deref()
-            .is_some_and(|f| body.first(f).is_some()),
+        via_service: spec.service_field.as_deref().is_some_and(|f| body.has(f)),
     })
 }
 

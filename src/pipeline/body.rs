@@ -1,5 +1,8 @@
 //! Phase: read. Bounded, timed reads of request bodies, and body helpers.
 
+use std::future::Future;
+use std::task::Poll;
+
 use bytes::Bytes;
 use http::{HeaderMap, Response, StatusCode};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -51,6 +54,10 @@ impl ReadError {
 /// after the body timeout: a slow client cannot hold a send (or tollgate's
 /// memory) open. A declared `Content-Length` over the limit is refused
 /// before reading anything.
+///
+/// A send's body nearly always arrives with its headers, so it is polled
+/// once before the timer is armed: a body already read never pays for
+/// reading the clock and registering (and cancelling) a timer.
 pub async fn read(
     body: Incoming,
     headers: &HeaderMap,
@@ -60,16 +67,19 @@ pub async fn read(
     if declared_len(headers).is_some_and(|n| n > limit as u64) {
         return Err(ReadError::TooLarge);
     }
-    match tokio::time::timeout(
-        limits.body_read_timeout(),
-        Limited::new(body, limit).collect(),
-    )
-    .await
-    {
-        Err(_) => Err(ReadError::Timeout),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(ReadError::TooLarge),
-        Ok(Err(e)) => Err(ReadError::Io(e.to_string())),
+    let mut collect = std::pin::pin!(Limited::new(body, limit).collect());
+    let first = std::future::poll_fn(|cx| Poll::Ready(collect.as_mut().poll(cx))).await;
+    let collected = match first {
+        Poll::Ready(r) => r,
+        Poll::Pending => match tokio::time::timeout(limits.body_read_timeout(), collect).await {
+            Err(_) => return Err(ReadError::Timeout),
+            Ok(r) => r,
+        },
+    };
+    match collected {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(ReadError::TooLarge),
+        Err(e) => Err(ReadError::Io(e.to_string())),
     }
 }
 

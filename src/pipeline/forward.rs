@@ -114,10 +114,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 pub fn upstream_headers(mut headers: HeaderMap) -> HeaderMap {
     strip_hop_by_hop(&mut headers);
     headers.remove(HOST);
-    if headers
-        .keys()
-        .any(|k| k.as_str().starts_with(CONTEXT_PREFIX))
-    {
+    if has_context(&headers) {
         let context: Vec<HeaderName> = headers
             .keys()
             .filter(|k| k.as_str().starts_with(CONTEXT_PREFIX))
@@ -278,6 +275,13 @@ pub async fn buffered_read(
         })?
         .to_bytes();
     Ok((parts, bytes))
+}
+
+/// Whether any client-context header (`X-Tollgate-*`) is present.
+pub fn has_context(headers: &HeaderMap) -> bool {
+    headers
+        .keys()
+        .any(|k| k.as_str().starts_with(CONTEXT_PREFIX))
 }
 
 /// A client-context header (`X-Tollgate-<name>`), if present.

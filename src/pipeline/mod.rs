@@ -68,18 +68,22 @@ impl Pipeline {
         // Path variables borrow from this copy of the URI (a reference
         // count, not a copy of the text) while `parts` moves on.
         let uri = parts.uri.clone();
-        // Phase: route.
+        // Phase: route. The other kinds' futures are boxed: this future is
+        // as large as its largest branch and is moved whole per request,
+        // so the send's path should not carry the others' weight.
         match self.routes.resolve(&parts.method, uri.path()) {
             Matched::Send { route, vars } => {
                 send::handle(self, route, &vars, parts, body, now, started).await
             }
             Matched::Status { route, id } => {
                 let id = id.to_owned();
-                status::handle(self, route, id, parts, body).await
+                Box::pin(status::handle(self, route, id, parts, body)).await
             }
-            Matched::Feedback { route } => feedback::handle(self, route, parts, body, now).await,
+            Matched::Feedback { route } => {
+                Box::pin(feedback::handle(self, route, parts, body, now)).await
+            }
             Matched::Passthrough { upstream, .. } => {
-                forward::streaming(self, upstream, parts, body).await
+                Box::pin(forward::streaming(self, upstream, parts, body)).await
             }
             Matched::Unknown => body::bytes_response(neutral_error(
                 StatusCode::NOT_FOUND,

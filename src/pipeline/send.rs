@@ -111,13 +111,18 @@ pub async fn handle(
     };
 
     // Phases: classify and decide, per scored destination. The client
-    // context is the request's, the same for every destination.
+    // context is the request's, the same for every destination. Most sends
+    // carry none: one pass over the names spares three hashed look-ups.
     let headers = &parts.headers;
-    let (client_ip, device, session) = (
-        context_header(headers, forward::CLIENT_IP),
-        context_header(headers, forward::DEVICE),
-        context_header(headers, forward::SESSION),
-    );
+    let (client_ip, device, session) = if forward::has_context(headers) {
+        (
+            context_header(headers, forward::CLIENT_IP),
+            context_header(headers, forward::DEVICE),
+            context_header(headers, forward::SESSION),
+        )
+    } else {
+        (None, None, None)
+    };
     let mut verdicts = Vec::with_capacity(extracted.destinations.len());
     for destination in &extracted.destinations {
         if !destination.scored {
@@ -141,8 +146,10 @@ pub async fn handle(
             session,
         };
         // Phase: enrich (optional lookup, bounded by its time budget).
+        // Boxed, as the rare outcomes below are: this future is moved
+        // whole per request and should be no larger than the common path.
         let lookup = match (&p.lookup, &number) {
-            (Some(l), Ok(c)) if c.valid => Some(l.enrich(c.number.digits()).await),
+            (Some(l), Ok(c)) if c.valid => Some(Box::pin(l.enrich(c.number.digits())).await),
             _ => None,
         };
         let decision = p
@@ -210,12 +217,15 @@ pub async fn handle(
                 .unwrap_or_default();
             reject(route, answer(route, class), &v.destination.raw, &prefix)
         }
-        Outcome::Drop => drop_blocked(p, route, parts, &parsed, &verdicts).await,
+        Outcome::Drop => Box::pin(drop_blocked(p, route, parts, &parsed, &verdicts)).await,
         Outcome::Hold(i) => {
             let Some(v) = verdicts.get(i) else {
                 return reject(route, &spec.answers.fraud, "", "");
             };
-            hold(p, route, vars, parts, bytes, &parsed, &extracted, v, now).await
+            Box::pin(hold(
+                p, route, vars, parts, bytes, &parsed, &extracted, v, now,
+            ))
+            .await
         }
     }
 }

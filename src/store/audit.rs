@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection};
 use serde::Serialize;
 
+use super::prepared::{Binder, Prepared};
 use super::{Store, StoreError};
 use crate::number::Region;
 
@@ -48,28 +49,30 @@ pub struct Retention {
 }
 
 /// One decision on its way to the log, as the request path builds it. The
-/// fixed vocabulary (line type, action, outcome, reason codes) stays
-/// `&'static` and route, provider and masked number share one allocation:
-/// the request path pays for one string, not nine.
+/// fixed vocabulary (line type, action, outcome) stays `&'static` and
+/// route, provider, masked number and reason codes share one allocation:
+/// the request path pays for one string, not nine, and the writer binds
+/// them where they are.
 #[derive(Debug)]
 pub struct NewAuditRow {
     ts: i64,
-    /// `route`, `provider` and `to`, concatenated.
+    /// `route`, `provider`, `to` and the comma-joined reason codes,
+    /// concatenated.
     text: String,
     route_end: usize,
     provider_end: usize,
+    to_end: usize,
     country: Option<Region>,
     line_type: &'static str,
     action: &'static str,
     outcome: &'static str,
     score: u32,
-    reasons: Vec<&'static str>,
     shadow: bool,
 }
 
 impl NewAuditRow {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
+    pub fn new<'r>(
         ts: i64,
         route: &str,
         provider: &str,
@@ -78,25 +81,33 @@ impl NewAuditRow {
         action: &'static str,
         outcome: &'static str,
         score: u32,
-        reasons: Vec<&'static str>,
+        reasons: impl IntoIterator<Item = &'r str>,
         to: &str,
         shadow: bool,
     ) -> NewAuditRow {
-        let mut text = String::with_capacity(route.len() + provider.len() + to.len());
+        // Room for a few reason codes without regrowing.
+        let mut text = String::with_capacity(route.len() + provider.len() + to.len() + 48);
         text.push_str(route);
         text.push_str(provider);
         text.push_str(to);
+        let to_end = text.len();
+        for (i, code) in reasons.into_iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push_str(code);
+        }
         NewAuditRow {
             ts,
             route_end: route.len(),
             provider_end: route.len() + provider.len(),
+            to_end,
             text,
             country,
             line_type,
             action,
             outcome,
             score,
-            reasons,
             shadow,
         }
     }
@@ -110,7 +121,12 @@ impl NewAuditRow {
     }
 
     fn to(&self) -> &str {
-        &self.text[self.provider_end..]
+        &self.text[self.provider_end..self.to_end]
+    }
+
+    /// The reason codes, comma-joined, as stored.
+    fn reasons(&self) -> &str {
+        &self.text[self.to_end..]
     }
 }
 
@@ -186,6 +202,7 @@ impl AuditLog {
 }
 
 fn writer(store: Store, rx: Receiver<Msg>, retention: Retention) {
+    let mut inserts = Inserts::new(store.clone());
     let mut batch = Vec::with_capacity(BATCH);
     let mut acks = Vec::new();
     let mut last_prune = Instant::now();
@@ -217,7 +234,7 @@ fn writer(store: Store, rx: Receiver<Msg>, retention: Retention) {
             Err(RecvTimeoutError::Disconnected) => open = false,
         }
         if !batch.is_empty() {
-            if let Err(e) = store.run_blocking(|c| insert(c, &batch)) {
+            if let Err(e) = inserts.insert(&batch) {
                 tracing::error!(error = %e, rows = batch.len(), "audit log write failed");
             }
             batch.clear();
@@ -246,77 +263,87 @@ const COLUMN_COUNT: usize = 11;
 /// so any count is written as a sum of these sizes (at most three
 /// executions per size beyond the full 128-row groups; 32-row groups with
 /// the rest one by one ran ~0.3 executions per row on 50-row batches).
-/// Every size used in a batch costs a cache look-up and, when its cached
-/// statement is put back, clearing all its parameters: a full binary
-/// ladder of sizes cost more than it saved on small batches. At most
-/// 1,408 parameters, far below SQLite's limit.
+/// (A full binary ladder of sizes cost more than it saved on small
+/// batches, when each size used also cost a statement-cache look-up.) At
+/// most 1,408 parameters, far below SQLite's limit.
 const GROUP_SIZES: [usize; 4] = [128, 32, 8, 1];
 
-/// The insert statement for each of [`GROUP_SIZES`], built once.
-fn insert_sql(size_index: usize) -> &'static str {
-    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    &SQL.get_or_init(|| GROUP_SIZES.iter().map(|&n| build_insert_sql(n)).collect())[size_index]
-}
-
 /// `INSERT … VALUES (?, …), …` for `rows` rows.
-fn build_insert_sql(rows: usize) -> String {
+///
+/// `OR FAIL` rather than the default `ABORT`: an aborting multi-row insert
+/// keeps a statement journal so it can undo its own earlier rows, a cost
+/// on every row. Its only possible constraint failure is a NULL in a
+/// `NOT NULL` column, which [`bind_row`] never binds, and any other error
+/// rolls the whole batch's transaction back either way.
+fn insert_sql(rows: usize) -> String {
     let one = format!("({})", ["?"; COLUMN_COUNT].join(", "));
     format!(
-        "INSERT INTO decisions ({COLUMNS}) VALUES {}",
+        "INSERT OR FAIL INTO decisions ({COLUMNS}) VALUES {}",
         vec![one; rows].join(", ")
     )
 }
 
-/// Writes `rows` in one transaction, in groups of [`GROUP_SIZES`].
-pub fn insert(c: &mut Connection, rows: &[NewAuditRow]) -> Result<(), StoreError> {
-    let tx = c.transaction()?;
-    {
-        let mut reasons = String::new();
-        let mut rest = rows;
-        for (i, size) in GROUP_SIZES.into_iter().enumerate() {
-            if rest.len() < size {
-                continue;
-            }
-            let mut st = tx.prepare_cached(insert_sql(i))?;
-            while rest.len() >= size {
-                let (group, tail) = rest.split_at(size);
-                for (i, row) in group.iter().enumerate() {
-                    bind_row(&mut st, i * COLUMN_COUNT, row, &mut reasons)?;
-                }
-                st.raw_execute()?;
-                rest = tail;
-            }
+/// The writer's insert statements, one per [`GROUP_SIZES`], prepared when
+/// first needed and kept. Drop it outside the store's lock (finalizing its
+/// statements takes the lock).
+pub struct Inserts {
+    store: Store,
+    statements: [Option<Prepared>; GROUP_SIZES.len()],
+}
+
+impl Inserts {
+    pub fn new(store: Store) -> Inserts {
+        Inserts {
+            store,
+            statements: Default::default(),
         }
     }
-    tx.commit()?;
-    Ok(())
+
+    /// Writes `rows` in one transaction, in groups of [`GROUP_SIZES`].
+    pub fn insert(&mut self, rows: &[NewAuditRow]) -> Result<(), StoreError> {
+        let Inserts { store, statements } = self;
+        let store = &*store;
+        store.run_blocking(|c| {
+            let tx = c.transaction()?;
+            let mut rest = rows;
+            for (i, size) in GROUP_SIZES.into_iter().enumerate() {
+                if rest.len() < size {
+                    continue;
+                }
+                let st = match &mut statements[i] {
+                    Some(st) => st,
+                    slot => slot.insert(Prepared::new(store, &tx, &insert_sql(size))?),
+                };
+                while rest.len() >= size {
+                    let (group, tail) = rest.split_at(size);
+                    st.run(&tx, |b| {
+                        for (i, row) in group.iter().enumerate() {
+                            bind_row(b, i * COLUMN_COUNT, row)?;
+                        }
+                        Ok(())
+                    })?;
+                    rest = tail;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
 }
 
 /// Binds one row's values to parameters `offset + 1 ..= offset + 11`.
-fn bind_row(
-    st: &mut rusqlite::Statement<'_>,
-    offset: usize,
-    r: &NewAuditRow,
-    reasons: &mut String,
-) -> rusqlite::Result<()> {
-    reasons.clear();
-    for (i, code) in r.reasons.iter().enumerate() {
-        if i > 0 {
-            reasons.push(',');
-        }
-        reasons.push_str(code);
-    }
-    st.raw_bind_parameter(offset + 1, r.ts)?;
-    st.raw_bind_parameter(offset + 2, r.route())?;
-    st.raw_bind_parameter(offset + 3, r.provider())?;
-    st.raw_bind_parameter(offset + 4, r.country.as_ref().map(Region::as_str))?;
-    st.raw_bind_parameter(offset + 5, r.line_type)?;
-    st.raw_bind_parameter(offset + 6, r.action)?;
-    st.raw_bind_parameter(offset + 7, r.outcome)?;
-    st.raw_bind_parameter(offset + 8, r.score)?;
-    st.raw_bind_parameter(offset + 9, reasons.as_str())?;
-    st.raw_bind_parameter(offset + 10, r.to())?;
-    st.raw_bind_parameter(offset + 11, r.shadow)?;
+fn bind_row<'a>(b: &mut Binder<'a>, offset: usize, r: &'a NewAuditRow) -> rusqlite::Result<()> {
+    b.int(offset + 1, r.ts)?;
+    b.text(offset + 2, r.route())?;
+    b.text(offset + 3, r.provider())?;
+    b.opt_text(offset + 4, r.country.as_ref().map(Region::as_str))?;
+    b.text(offset + 5, r.line_type)?;
+    b.text(offset + 6, r.action)?;
+    b.text(offset + 7, r.outcome)?;
+    b.int(offset + 8, i64::from(r.score))?;
+    b.text(offset + 9, r.reasons())?;
+    b.text(offset + 10, r.to())?;
+    b.int(offset + 11, i64::from(r.shadow))?;
     Ok(())
 }
 
@@ -383,7 +410,7 @@ mod tests {
             action,
             "forwarded",
             0,
-            vec!["a.b"],
+            ["a.b"],
             "+234*******67",
             false,
         )
@@ -397,7 +424,7 @@ mod tests {
         let rows: Vec<NewAuditRow> = (0..100)
             .map(|i| row(1_000 + i, if i % 2 == 0 { "allow" } else { "block" }))
             .collect();
-        store.run_blocking(|c| insert(c, &rows)).unwrap();
+        Inserts::new(store.clone()).insert(&rows).unwrap();
         let blocks = store
             .run_blocking(|c| {
                 query(
@@ -447,7 +474,7 @@ mod tests {
         // 128 + 32 + 8 + 8 + 1 + 1 + 1.
         let n = 179;
         let rows: Vec<NewAuditRow> = (0..n).map(|i| row(i, "allow")).collect();
-        store.run_blocking(|c| insert(c, &rows)).unwrap();
+        Inserts::new(store.clone()).insert(&rows).unwrap();
         let got = store
             .run_blocking(|c| {
                 query(
@@ -461,6 +488,44 @@ mod tests {
             .unwrap();
         let ts: Vec<i64> = got.iter().map(|r| r.ts).collect();
         assert_eq!(ts, (0..n).rev().collect::<Vec<i64>>());
+        assert_eq!(got[0].route, "twilio.messages");
+        assert_eq!(got[0].provider, "twilio");
+        assert_eq!(got[0].line_type, "mobile");
+        assert_eq!(got[0].outcome, "forwarded");
+        // No reasons and no country: an empty text and a NULL.
+        let bare = NewAuditRow::new(
+            n,
+            "r",
+            "p",
+            None,
+            "unparseable",
+            "allow",
+            "forwarded",
+            7,
+            [],
+            "",
+            true,
+        );
+        Inserts::new(store.clone())
+            .insert(std::slice::from_ref(&bare))
+            .unwrap();
+        let got = store
+            .run_blocking(|c| {
+                query(
+                    c,
+                    &AuditQuery {
+                        limit: 1,
+                        ..Default::default()
+                    },
+                )
+            })
+            .unwrap();
+        assert_eq!(got[0].ts, n);
+        assert!(got[0].reasons.is_empty() && got[0].country.is_none());
+        assert_eq!(
+            (got[0].to.as_str(), got[0].score, got[0].shadow),
+            ("", 7, true)
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 }

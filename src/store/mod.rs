@@ -10,6 +10,7 @@
 mod audit;
 mod held;
 mod lists;
+mod prepared;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
