@@ -6,14 +6,10 @@ use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Upper bounds (seconds) of the latency histogram buckets.
-const BUCKETS: [f64; 12] = [
-    0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.05, 0.25, 1.0,
-];
-
-/// [`BUCKETS`] in nanoseconds, for finding an observation's bucket with
-/// integer comparisons.
-const BUCKET_NANOS: [u64; BUCKETS.len()] = [
+/// Upper bounds of the latency histogram buckets, in nanoseconds (an
+/// observation's bucket is found with integer comparisons; the exposition
+/// prints them in seconds).
+const BUCKET_NANOS: [u64; 12] = [
     25_000,
     50_000,
     100_000,
@@ -32,7 +28,7 @@ const BUCKET_NANOS: [u64; BUCKETS.len()] = [
 /// bucket (the first whose bound it is within); rendering sums them.
 #[derive(Default)]
 struct Histogram {
-    counts: [u64; BUCKETS.len()],
+    counts: [u64; BUCKET_NANOS.len()],
     sum: f64,
     total: u64,
 }
@@ -50,9 +46,13 @@ impl Histogram {
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let sep = if labels.is_empty() { "" } else { "," };
         let mut cumulative = 0;
-        for (b, n) in BUCKETS.iter().zip(self.counts) {
+        for (b, n) in BUCKET_NANOS.iter().zip(self.counts) {
             cumulative += n;
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {cumulative}");
+            let le = *b as f64 / 1e9;
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {cumulative}"
+            );
         }
         let _ = writeln!(
             out,
@@ -65,21 +65,19 @@ impl Histogram {
 }
 
 /// Decision counters. One lock per decision for all of them. Routes and
-/// actions are few: they are found by a scan comparing lengths and
-/// pointers before text (an action is `&'static`), where ordered maps
-/// compared whole strings at every level; the exposition sorts them.
+/// actions are few: they are found by a [`scan`] of a short list, where
+/// ordered maps compared whole strings at every level; the exposition
+/// sorts them.
 #[derive(Default)]
 struct Decisions {
     /// route → action → country → count.
-    counts: Vec<RouteCounts>,
+    counts: Vec<(String, ByAction)>,
     reasons: BTreeMap<&'static str, u64>,
     latency: Histogram,
 }
 
-struct RouteCounts {
-    route: String,
-    by_action: Vec<(&'static str, BTreeMap<String, u64>)>,
-}
+/// action → country → count.
+type ByAction = Vec<(&'static str, BTreeMap<String, u64>)>;
 
 #[derive(Default)]
 pub struct Metrics {
@@ -139,28 +137,8 @@ impl Metrics {
         latency: Duration,
     ) {
         let mut d = self.decisions.lock().unwrap_or_else(|p| p.into_inner());
-        let i = match d.counts.iter().position(|r| r.route == route) {
-            Some(i) => i,
-            None => {
-                d.counts.push(RouteCounts {
-                    route: route.to_owned(),
-                    by_action: Vec::new(),
-                });
-                d.counts.len() - 1
-            }
-        };
-        let by_action = &mut d.counts[i].by_action;
-        // The same `&'static str` nearly always: compared by address first.
-        let by_country = match by_action
-            .iter()
-            .position(|(a, _)| std::ptr::eq(*a, action) || *a == action)
-        {
-            Some(j) => &mut by_action[j].1,
-            None => {
-                by_action.push((action, BTreeMap::new()));
-                &mut by_action.last_mut().expect("pushed above").1
-            }
-        };
+        let by_action = scan(&mut d.counts, route, || (route.to_owned(), Vec::new()));
+        let by_country = scan(by_action, action, || (action, BTreeMap::new()));
         bump(by_country, country);
         for r in reasons {
             *d.reasons.entry(r).or_default() += 1;
@@ -196,9 +174,9 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP tollgate_decisions_total Decisions by route, provider, action and country.\n# TYPE tollgate_decisions_total counter\n");
         let d = self.decisions.lock().unwrap_or_else(|p| p.into_inner());
-        let mut routes: Vec<&RouteCounts> = d.counts.iter().collect();
-        routes.sort_unstable_by(|a, b| a.route.cmp(&b.route));
-        for RouteCounts { route, by_action } in routes {
+        let mut routes: Vec<_> = d.counts.iter().collect();
+        routes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (route, by_action) in routes {
             let provider = route.split('.').next().unwrap_or("");
             let mut by_action: Vec<_> = by_action.iter().collect();
             by_action.sort_unstable_by_key(|(action, _)| *action);

@@ -176,7 +176,7 @@ impl UpstreamClient {
                 // future, which hyper moves into place per request.
                 None => (Box::pin(self.connect(&pool)).await?, false),
             };
-            let failed = match conn {
+            let mut failed = match conn {
                 Conn::H1(mut tx) => {
                     *req.uri_mut() = origin.clone();
                     req.headers_mut()
@@ -211,7 +211,6 @@ impl UpstreamClient {
                     }
                 }
             };
-            let mut failed = failed;
             match failed.take_message() {
                 // Never written, on a connection the pool handed out: it
                 // had closed in the meantime. Try the next one.
@@ -277,7 +276,12 @@ impl UpstreamClient {
     /// Opens a connection to the pool's upstream (TCP, then TLS for
     /// `https`) and starts driving it on this runtime.
     async fn connect(&self, pool: &HostPool) -> Result<Conn, UpstreamError> {
-        let host = pool.authority.host();
+        // `[::1]` names the address `::1`, for resolving and for TLS.
+        let host = pool
+            .authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
         let port = pool
             .authority
             .port_u16()
@@ -297,10 +301,8 @@ impl UpstreamClient {
         if !pool.https {
             return self.handshake_h1(TokioIo::new(tcp)).await;
         }
-        // `[::1]` names the address `::1`.
-        let name = host.trim_start_matches('[').trim_end_matches(']');
-        let name = rustls_pki_types::ServerName::try_from(name.to_owned())
-            .map_err(|e| UpstreamError::Unavailable(format!("upstream host `{name}`: {e}")))?;
+        let name = rustls_pki_types::ServerName::try_from(host.to_owned())
+            .map_err(|e| UpstreamError::Unavailable(format!("upstream host `{host}`: {e}")))?;
         let tls = self
             .inner
             .tls
@@ -467,9 +469,9 @@ impl Body for UpstreamBody {
     }
 }
 
-/// The first address of `host` that accepts a connection.
+/// The first address of `host` (without brackets) that accepts a
+/// connection.
 async fn tcp_connect(host: &str, port: u16) -> std::io::Result<TcpStream> {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
     let mut last = None;
     for addr in tokio::net::lookup_host((host, port)).await? {
         match TcpStream::connect(addr).await {

@@ -39,9 +39,9 @@ static HOP_BY_HOP: [HeaderName; 8] = [
 pub const CONTEXT_PREFIX: &str = "x-tollgate-";
 
 /// The client-context headers scoring reads.
-pub const CLIENT_IP: HeaderName = HeaderName::from_static("x-tollgate-client-ip");
-pub const DEVICE: HeaderName = HeaderName::from_static("x-tollgate-device");
-pub const SESSION: HeaderName = HeaderName::from_static("x-tollgate-session");
+const CLIENT_IP: HeaderName = HeaderName::from_static("x-tollgate-client-ip");
+const DEVICE: HeaderName = HeaderName::from_static("x-tollgate-device");
+const SESSION: HeaderName = HeaderName::from_static("x-tollgate-session");
 
 /// Which of [`HOP_BY_HOP`] `name` is, if any. Compared one by one with the
 /// standard names (a tag comparison each): searching an array of names
@@ -278,14 +278,27 @@ pub async fn buffered_read(
 }
 
 /// Whether any client-context header (`X-Tollgate-*`) is present.
-pub fn has_context(headers: &HeaderMap) -> bool {
+fn has_context(headers: &HeaderMap) -> bool {
     headers
         .keys()
         .any(|k| k.as_str().starts_with(CONTEXT_PREFIX))
 }
 
+/// The client context scoring reads: `(client_ip, device, session)`. Most
+/// sends carry none: one pass over the names spares three hashed look-ups.
+pub fn client_context(headers: &HeaderMap) -> (Option<&str>, Option<&str>, Option<&str>) {
+    if !has_context(headers) {
+        return (None, None, None);
+    }
+    (
+        context_header(headers, CLIENT_IP),
+        context_header(headers, DEVICE),
+        context_header(headers, SESSION),
+    )
+}
+
 /// A client-context header (`X-Tollgate-<name>`), if present.
-pub fn context_header(headers: &HeaderMap, name: HeaderName) -> Option<&str> {
+fn context_header(headers: &HeaderMap, name: HeaderName) -> Option<&str> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())

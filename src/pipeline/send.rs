@@ -11,7 +11,7 @@ use http::{HeaderMap, Response};
 use hyper::body::Incoming;
 
 use super::body::{self, bytes_response, ReadError};
-use super::forward::{self, context_header};
+use super::forward;
 use super::Pipeline;
 use crate::clock::Timestamp;
 use crate::dialect::{HeldContext, RejectContext};
@@ -111,18 +111,8 @@ pub async fn handle(
     };
 
     // Phases: classify and decide, per scored destination. The client
-    // context is the request's, the same for every destination. Most sends
-    // carry none: one pass over the names spares three hashed look-ups.
-    let headers = &parts.headers;
-    let (client_ip, device, session) = if forward::has_context(headers) {
-        (
-            context_header(headers, forward::CLIENT_IP),
-            context_header(headers, forward::DEVICE),
-            context_header(headers, forward::SESSION),
-        )
-    } else {
-        (None, None, None)
-    };
+    // context is the request's, the same for every destination.
+    let (client_ip, device, session) = forward::client_context(&parts.headers);
     let mut verdicts = Vec::with_capacity(extracted.destinations.len());
     for destination in &extracted.destinations {
         if !destination.scored {

@@ -103,9 +103,6 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "busy_timeout", 5000)?;
         conn.execute_batch(SCHEMA)?;
-        // The audit writer keeps four insert statements (one per group
-        // size); room for them and the rest.
-        conn.set_prepared_statement_cache_capacity(32);
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
         })
