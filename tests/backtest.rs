@@ -184,6 +184,12 @@ impl Scorer for Spy {
             .borrow_mut()
             .push((number.number.digits().to_string(), now));
     }
+
+    /// This spy is about order only: every send counts as delivered, so
+    /// every conversion reaches it.
+    fn forwards(&self, _: &Decision) -> bool {
+        true
+    }
 }
 
 #[test]
@@ -379,6 +385,49 @@ fn summary_cost_math() {
     );
 }
 
+#[test]
+fn a_conversion_after_a_stopped_send_is_not_replayed() {
+    // The log says both numbers verified; tollgate would have refused the
+    // first one's only send, so that code never reached the phone.
+    let policy = tollgate::policy::EMBEDDED_DEFAULT.replace(
+        "[lists.deny]\nnumbers = []",
+        "[lists.deny]\nnumbers = [\"+2348031234567\"]",
+    );
+    let e = engine(&policy);
+    let input = [
+        r#"{"ts":"2026-10-01T10:00:00Z","event":"send","to":"+2348031234567"}"#,
+        r#"{"ts":"2026-10-01T10:00:05Z","event":"send","to":"+2348031234568"}"#,
+        r#"{"ts":"2026-10-01T10:00:40Z","event":"conversion","to":"+2348031234567"}"#,
+        r#"{"ts":"2026-10-01T10:00:45Z","event":"conversion","to":"+2348031234568"}"#,
+        // The allowed number again: its conversion is replayed too.
+        r#"{"ts":"2026-10-01T10:05:00Z","event":"send","to":"+2348031234568"}"#,
+        r#"{"ts":"2026-10-01T10:05:30Z","event":"conversion","to":"+2348031234568"}"#,
+    ]
+    .join("\n");
+    let out = run(&input, &Options::default(), &e);
+    let i = &out.summary.input;
+    assert_eq!((i.conversions, i.conversions_undelivered), (2, 1));
+    assert!(
+        out.summary.render().contains("1 conversions not replayed"),
+        "{}",
+        out.summary.render()
+    );
+    // The refused number did not become trusted; the other one did.
+    let classifier = Classifier::embedded();
+    let facts = SendFacts::default();
+    let at = backtest::time::rfc3339("2026-10-01T10:10:00Z").unwrap();
+    for (to, trusted) in [("+2348031234567", false), ("+2348031234568", true)] {
+        let c = replay::classify(&classifier, to).unwrap();
+        let d = e.peek(&facts, Ok(&c), at);
+        assert_eq!(
+            d.codes().contains(&"conversion.trusted_number"),
+            trusted,
+            "{to}: {:?}",
+            d.codes()
+        );
+    }
+}
+
 // ------------------------------------------------------------ live = backtest
 
 #[test]
@@ -411,6 +460,9 @@ fn live_loop_and_backtest_give_identical_decisions() {
     let ctx = replay::Context::default();
     let events = simulate::evaluate::to_backtest(&sim.events);
     let mut live_decisions = Vec::new();
+    // The phones: a code is typed in only if the last send to the number
+    // went out.
+    let mut unreached = std::collections::HashSet::new();
     for e in &events {
         let number = classifier
             .parse(&e.to, None)
@@ -419,12 +471,17 @@ fn live_loop_and_backtest_give_identical_decisions() {
             backtest::Kind::Send => {
                 let facts = replay::send_facts(&ctx, e);
                 let d = live.decide(&facts, number.as_ref(), e.ts);
+                if live.forwards(&d) {
+                    unreached.remove(&e.to);
+                } else {
+                    unreached.insert(e.to.clone());
+                }
                 let mut line = Vec::new();
                 backtest::decisions::write_line(&mut line, &e.id_or_line(), &d).unwrap();
                 live_decisions.push(String::from_utf8(line).unwrap().trim_end().to_owned());
             }
             backtest::Kind::Conversion => {
-                if let Ok(c) = &number {
+                if let (Ok(c), false) = (&number, unreached.contains(&e.to)) {
                     live.record_conversion(c, e.ts);
                 }
             }

@@ -117,6 +117,7 @@ pub fn run<S: Scorer + ?Sized>(
         events: n_events,
         conversions: counts.conversions,
         conversions_unparseable: counts.conversions_unparseable,
+        conversions_undelivered: counts.conversions_undelivered,
         malformed: parsed.malformed.len() as u64,
         ignored: parsed.ignored,
         resorted: ordered.resorted(),

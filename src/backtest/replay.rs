@@ -7,6 +7,14 @@
 //! cannot drift), the same [`Engine::decide`]. The [`Scorer`] trait exists
 //! so that tests can put a spy in the engine's place and prove the
 //! no-look-ahead order.
+//!
+//! A log records what happened when every send went out. Where the engine
+//! stops a send, the code never reaches the phone, so a conversion the log
+//! records after it (before any later send to the number went out) is not
+//! fed back: the engine learns from the traffic it would have let through,
+//! as it does live.
+
+use std::collections::HashSet;
 
 use super::event::{Event, Kind};
 use super::order::Ordered;
@@ -23,6 +31,10 @@ pub trait Scorer {
         now: Timestamp,
     ) -> Decision;
     fn record_conversion(&self, number: &Classification, now: Timestamp);
+    /// Whether a send so decided would have gone out.
+    fn forwards(&self, decision: &Decision) -> bool {
+        decision.action == crate::policy::Action::Allow
+    }
 }
 
 impl Scorer for Engine {
@@ -37,6 +49,10 @@ impl Scorer for Engine {
 
     fn record_conversion(&self, number: &Classification, now: Timestamp) {
         Engine::record_conversion(self, number, now)
+    }
+
+    fn forwards(&self, decision: &Decision) -> bool {
+        Engine::forwards(self, decision)
     }
 }
 
@@ -82,6 +98,10 @@ pub struct Counts {
     pub conversions: u64,
     /// Conversions whose `to` is not a number (not fed to the engine).
     pub conversions_unparseable: u64,
+    /// Conversions of a number whose last send the engine stopped: that
+    /// code never reached the phone, so the conversion the log recorded
+    /// would not have happened (not fed to the engine).
+    pub conversions_undelivered: u64,
 }
 
 /// Replays `events`; `on_send` sees each send with its classification and
@@ -98,6 +118,8 @@ where
     F: FnMut(&Event<'a>, Result<&Classification, &ParseError>, &Decision),
 {
     let mut counts = Counts::default();
+    // Numbers whose last send was stopped: few, so the set stays small.
+    let mut undelivered: HashSet<Box<str>, ahash::RandomState> = HashSet::default();
     for e in events.events() {
         let number = classify(classifier, &e.to);
         match e.kind {
@@ -105,9 +127,22 @@ where
                 counts.sends += 1;
                 let facts = send_facts(ctx, e);
                 let decision = scorer.decide(&facts, number.as_ref(), e.ts);
+                if let Ok(c) = &number {
+                    let digits = c.number.digits();
+                    if scorer.forwards(&decision) {
+                        if !undelivered.is_empty() {
+                            undelivered.remove(digits);
+                        }
+                    } else {
+                        undelivered.insert(digits.into());
+                    }
+                }
                 on_send(e, number.as_ref(), &decision);
             }
             Kind::Conversion => match &number {
+                Ok(c) if undelivered.contains(c.number.digits()) => {
+                    counts.conversions_undelivered += 1;
+                }
                 Ok(c) => {
                     counts.conversions += 1;
                     scorer.record_conversion(c, e.ts);

@@ -65,6 +65,7 @@ pub struct InputStats {
     pub events: u64,
     pub conversions: u64,
     pub conversions_unparseable: u64,
+    pub conversions_undelivered: u64,
     pub malformed: u64,
     pub ignored: u64,
     pub resorted: bool,
@@ -217,6 +218,13 @@ impl Summary {
                 s,
                 "            {} malformed records skipped, {} other records ignored, {} conversions to non-numbers",
                 i.malformed, i.ignored, i.conversions_unparseable
+            );
+        }
+        if i.conversions_undelivered > 0 {
+            let _ = writeln!(
+                s,
+                "            {} conversions not replayed: the send before each was stopped, so its code was never delivered",
+                i.conversions_undelivered
             );
         }
         if let (Some(a), Some(b)) = (self.first, self.last) {

@@ -190,20 +190,23 @@ pub async fn serve(
         std::env::var("TOLLGATE_DATA_KEY").ok().as_deref(),
         &cfg.data_dir,
     )?;
-    let hold = Arc::new(HoldQueue::new(
-        store.clone(),
-        sealer,
-        upstream.clone(),
-        routes.clone(),
-        Failpoints::from_env(),
-    ));
+    let classifier = Arc::new(Classifier::embedded());
+    let hold = Arc::new(
+        HoldQueue::new(
+            store.clone(),
+            sealer,
+            upstream.clone(),
+            routes.clone(),
+            Failpoints::from_env(),
+        )
+        .with_release_hook(count_released(engine.clone(), classifier.clone())),
+    );
     let audit = AuditLog::start(store.clone(), cfg.audit.retention());
     let metrics = Arc::new(crate::metrics::Metrics::default());
     if let Some(s) = &shared {
         metrics.attach(s.metrics());
     }
     let lookup = build_lookup(&engine, &routes, &upstream)?;
-    let classifier = Arc::new(Classifier::embedded());
     // One per proxy thread, each with its own upstream connection pool, so
     // that a request and its upstream connection live on one thread.
     let pipeline_with = |upstream: UpstreamClient| {
@@ -408,6 +411,26 @@ fn reload(engine: &Engine, policy: Option<&std::path::Path>) {
         Ok(()) => tracing::info!("policy reloaded"),
         Err(e) => tracing::error!(error = %e, "policy reload failed; keeping the current policy"),
     }
+}
+
+/// A released send went out: the engine counts its delivery, so that its
+/// conversion (or its absence) counts like any other send's.
+fn count_released(engine: Arc<Engine>, classifier: Arc<Classifier>) -> crate::hold::ReleaseHook {
+    Arc::new(move |row: &HeldRow| {
+        let Ok(number) = classifier
+            .parse(&row.to, None)
+            .map(|n| classifier.classify(&n))
+        else {
+            return;
+        };
+        let facts = SendFacts {
+            route: &row.route,
+            provider: &row.provider,
+            channel: "sms",
+            ..SendFacts::default()
+        };
+        engine.count_released(&facts, &number, Timestamp::now());
+    })
 }
 
 /// What happens to a hold at its deadline, by the policy in force then.

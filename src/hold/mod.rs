@@ -112,7 +112,13 @@ pub struct HoldQueue {
     upstream: UpstreamClient,
     routes: Arc<RouteTable>,
     failpoints: Failpoints,
+    /// Told of every send the aggregator accepted on release (the engine
+    /// counts its delivery: from then on it can convert).
+    on_released: Option<ReleaseHook>,
 }
+
+/// See [`HoldQueue::with_release_hook`].
+pub type ReleaseHook = Arc<dyn Fn(&HeldRow) + Send + Sync>;
 
 const ANSWER_LIMIT: usize = 1 << 20;
 
@@ -130,7 +136,14 @@ impl HoldQueue {
             upstream,
             routes,
             failpoints,
+            on_released: None,
         }
+    }
+
+    /// Calls `hook` with each held send the aggregator accepts on release.
+    pub fn with_release_hook(mut self, hook: ReleaseHook) -> HoldQueue {
+        self.on_released = Some(hook);
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -285,6 +298,9 @@ impl HoldQueue {
             })
             .await?;
         tracing::info!(id = %row.id, route = %row.route, state = state.as_str(), upstream_status = status, "held send released");
+        if let (HeldState::Released, Some(hook)) = (state, &self.on_released) {
+            hook(&row);
+        }
         Ok(HeldRow {
             state,
             real_id,

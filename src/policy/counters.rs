@@ -20,8 +20,9 @@ pub struct Counters {
     pub hasher: KeyHasher,
     /// Sends per number: 6 × 10 min.
     pub numbers: Windows<6>,
-    /// Sends per range, carrier, country, line type, account, client
-    /// context: 2 h in 5-minute buckets and 24 h in hourly ones.
+    /// Sends per range, carrier, country and line type (messages that went
+    /// out) and per account and client context (every attempt): 2 h in
+    /// 5-minute buckets and 24 h in hourly ones.
     pub sends: SeriesWindows,
     /// Sends to a number not seen in the last hour, per range (24 × 5 min).
     pub distinct: Windows<24>,
@@ -35,6 +36,24 @@ pub struct Counters {
     pub rates: Mutex<ConversionRates>,
     pub sequences: Sequences,
     pub baselines: Mutex<Baselines>,
+    /// Sends held for not converting, per carrier, country or line type
+    /// (24 × 1 h): every so many goes out as a probe.
+    pub probes: Windows<24>,
+}
+
+/// What of a send is counted. Every attempt counts for velocity (a refused
+/// attempt is evidence too); only a message that went out counts towards
+/// conversion rates and destination volumes, since only it could convert.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Delivery {
+    /// Scored and forwarded (or forwarded in shadow mode).
+    #[default]
+    Sent,
+    /// Scored and held or refused: the attempt only.
+    Stopped,
+    /// A held send released later: the delivery of an attempt already
+    /// counted.
+    Released,
 }
 
 /// The keys of one send, hashed once.
@@ -72,10 +91,16 @@ impl Keys {
     /// Every key a send is counted under but its number's: the number's
     /// aggregates and the client context.
     pub fn send_aggregates(&self) -> impl Iterator<Item = Key> {
-        let context = [self.account, self.client_ip, self.device, self.session];
         self.number_aggregates()
             .into_iter()
-            .chain(context)
+            .flatten()
+            .chain(self.client_context())
+    }
+
+    /// The client context a send came with (every attempt counts here).
+    pub fn client_context(&self) -> impl Iterator<Item = Key> {
+        [self.account, self.client_ip, self.device, self.session]
+            .into_iter()
             .flatten()
     }
 
@@ -96,6 +121,9 @@ impl Keys {
         }
     }
 }
+
+/// Carriers, countries and line types with held sends counted for probes.
+const PROBED_KEYS: usize = 1 << 12;
 
 /// Sizes of the families (keys), bounded by construction.
 #[derive(Debug, Clone, Copy)]
@@ -152,6 +180,7 @@ impl Counters {
             sequences: Sequences::new(cap.aggregates),
             baselines: Mutex::new(Baselines::default()),
             rates: Mutex::new(ConversionRates::default()),
+            probes: Windows::new(3600, PROBED_KEYS),
         }
     }
 
@@ -214,31 +243,34 @@ impl Counters {
         }
     }
 
-    /// Counts one send attempt (whatever its outcome); `trusted` is
-    /// [`Counters::is_trusted`] for it, which scoring has already read.
+    /// Counts one send: the attempt (whatever its outcome: a refused
+    /// attempt is evidence too) and, when the message went out, its
+    /// delivery (see [`Delivery`]); `trusted` is [`Counters::is_trusted`]
+    /// for it, which scoring has already read.
     pub fn record_send(
         &self,
         keys: &Keys,
         number: Option<&Classification>,
         trusted: bool,
         now: Timestamp,
+        delivery: Delivery,
     ) {
-        // A send to a number that has not converted before also counts in
-        // its country's "fresh" slice: valid mobile numbers only, so that
-        // refused fixed-line or invalid attempts do not read as new
-        // numbers that failed to convert.
-        let fresh = !trusted
-            && number.is_some_and(|c| {
-                c.valid && matches!(c.line_type, LineType::Mobile | LineType::FixedLineOrMobile)
-            });
+        if delivery != Delivery::Released {
+            self.record_attempt(keys, number, now);
+        }
+        if delivery != Delivery::Stopped {
+            self.record_delivery(keys, number, trusted, now);
+        }
+    }
+
+    /// The attempt: the number's and the client's velocity, distinct and
+    /// sequential numbers per range, the country's volume.
+    fn record_attempt(&self, keys: &Keys, number: Option<&Classification>, now: Timestamp) {
         let mut first_in_hour = false;
         if let Some(k) = keys.number {
             first_in_hour = self.numbers.add(k, now, 1, 6) == 0;
         }
-        for k in keys.send_aggregates() {
-            self.sends.bump(k, now, 1);
-        }
-        if let (true, Some(k)) = (fresh, keys.fresh_country) {
+        for k in keys.client_context() {
             self.sends.bump(k, now, 1);
         }
         if first_in_hour {
@@ -254,6 +286,36 @@ impl Counters {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .observe(region, now);
+        }
+    }
+
+    /// The delivery: a message that went out and could be converted, under
+    /// the destination's aggregates and its country's learned rate. A held
+    /// or refused send never reaches the phone, so it can never convert:
+    /// counting it as an unconverted send would make every hold evidence
+    /// for the next one, and a country held by mistake would stay held.
+    fn record_delivery(
+        &self,
+        keys: &Keys,
+        number: Option<&Classification>,
+        trusted: bool,
+        now: Timestamp,
+    ) {
+        // A send to a number that has not converted before also counts in
+        // its country's "fresh" slice: valid mobile numbers only, so that
+        // fixed-line or invalid destinations do not read as new numbers
+        // that failed to convert.
+        let fresh = !trusted
+            && number.is_some_and(|c| {
+                c.valid && matches!(c.line_type, LineType::Mobile | LineType::FixedLineOrMobile)
+            });
+        for k in keys.number_aggregates().into_iter().flatten() {
+            self.sends.bump(k, now, 1);
+        }
+        if let (true, Some(k)) = (fresh, keys.fresh_country) {
+            self.sends.bump(k, now, 1);
+        }
+        if let Some(region) = keys.region {
             self.rates
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())

@@ -26,6 +26,7 @@ use crate::clock::Timestamp;
 use crate::config::SourceError;
 use crate::number::{Classification, ParseError};
 use crate::state::KeyHasher;
+pub use counters::Delivery;
 use counters::{Capacity, Counters, Keys};
 
 /// The policy shipped in `policies/default.toml`, compiled in.
@@ -62,7 +63,13 @@ pub struct Subject<'a> {
 /// traffic (never of remote ones), so they can be replicated to other
 /// replicas (see [`crate::shared`]). Called on the hot path: must not block.
 pub trait CountSink: Send + Sync {
-    fn sent(&self, send: &SendFacts<'_>, number: Option<&Classification>, now: Timestamp);
+    fn sent(
+        &self,
+        send: &SendFacts<'_>,
+        number: Option<&Classification>,
+        delivery: Delivery,
+        now: Timestamp,
+    );
     fn converted(&self, number: &Classification, now: Timestamp);
 }
 
@@ -183,6 +190,30 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// A send stopped only by the conversion layer may still go out as a
+    /// probe (see `[conversion] probe_every`). Runs after scoring, on live
+    /// and backtest sends alike, never on [`Engine::peek`].
+    fn probe(&self, d: &mut Decision, keys: &Keys, counters: &Counters, now: Timestamp) {
+        if d.action == Action::Allow || d.hard {
+            return;
+        }
+        let others: u32 = d
+            .reasons
+            .iter()
+            .filter(|r| !r.code.starts_with("conversion."))
+            .map(|r| r.weight)
+            .sum();
+        if others >= self.thresholds.hold {
+            return;
+        }
+        if let Some(reason) = self.conversion.probe(keys, counters, &d.reasons, now) {
+            d.action = Action::Allow;
+            d.reasons.push(reason);
+        }
+    }
+}
+
 /// The live engine: the current policy (swappable at run time; a reload
 /// keeps the old policy when the new one does not validate) and the
 /// counters, which outlive policy reloads.
@@ -244,8 +275,10 @@ impl Engine {
         &self.counters
     }
 
-    /// Scores one destination at event time `now`, then counts the attempt
-    /// (whatever the outcome: blocked attempts are evidence too).
+    /// Scores one destination at event time `now`, then counts it: the
+    /// attempt whatever the outcome (blocked attempts are evidence too),
+    /// and the delivery only when the decision lets it go out
+    /// ([`Engine::forwards`]).
     pub fn decide(
         &self,
         send: &SendFacts<'_>,
@@ -273,27 +306,57 @@ impl Engine {
             trusted: self.counters.is_trusted(&keys, now),
             now,
         };
-        let decision = self.score(&subject, &keys);
+        let policy = self.policy.load();
+        let mut decision =
+            policy.decide(&subject, &keys, &self.counters, &self.runtime_lists.load());
+        policy.probe(&mut decision, &keys, &self.counters, now);
+        let delivery = if self.forwards(&decision) {
+            Delivery::Sent
+        } else {
+            Delivery::Stopped
+        };
         self.counters
-            .record_send(&keys, number.ok(), subject.trusted, now);
+            .record_send(&keys, number.ok(), subject.trusted, now, delivery);
         if let Some(sink) = &self.sink {
-            sink.sent(send, number.ok(), now);
+            sink.sent(send, number.ok(), delivery, now);
         }
         decision
     }
 
-    /// Counts a send another replica scored (at its event time) exactly as
-    /// [`Engine::decide`] counts its own, without scoring it or handing it
-    /// to the sink.
+    /// Whether a send so decided goes out: allowed, or anything in shadow
+    /// mode. The backtest asks the same, to know which codes could have
+    /// been typed in.
+    pub fn forwards(&self, decision: &Decision) -> bool {
+        decision.action == Action::Allow || self.shadow()
+    }
+
+    /// Counts the delivery of a held send released at `now` (by a reviewer
+    /// or at its deadline): from now on it may convert. Its attempt was
+    /// counted when it was scored.
+    pub fn count_released(&self, send: &SendFacts<'_>, number: &Classification, now: Timestamp) {
+        let keys = self.counters.keys(send, Some(number));
+        let trusted = self.counters.is_trusted(&keys, now);
+        self.counters
+            .record_send(&keys, Some(number), trusted, now, Delivery::Released);
+        if let Some(sink) = &self.sink {
+            sink.sent(send, Some(number), Delivery::Released, now);
+        }
+    }
+
+    /// Counts a send another replica scored or released (at its event
+    /// time) exactly as [`Engine::decide`] and [`Engine::count_released`]
+    /// count their own, without scoring it or handing it to the sink.
     pub fn count_remote_send(
         &self,
         send: &SendFacts<'_>,
         number: Option<&Classification>,
+        delivery: Delivery,
         now: Timestamp,
     ) {
         let keys = self.counters.keys(send, number);
         let trusted = self.counters.is_trusted(&keys, now);
-        self.counters.record_send(&keys, number, trusted, now);
+        self.counters
+            .record_send(&keys, number, trusted, now, delivery);
     }
 
     /// Counts a conversion another replica recorded, as

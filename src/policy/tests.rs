@@ -383,8 +383,9 @@ fn ng_hour(e: &Engine, next: &mut u64, start: Timestamp, n: u32, converted: u32)
         let at = start.plus_seconds(i64::from(i) * 3600 / i64::from(n.max(1)));
         let c = mobile(&format!("2348{:09}", *next));
         *next += 7919;
-        decide(e, &c, at);
-        if i < converted {
+        // Only a code that went out can be typed in.
+        let d = decide(e, &c, at);
+        if i < converted && e.forwards(&d) {
             e.record_conversion(&c, at.plus_seconds(40));
         }
     }
@@ -516,9 +517,11 @@ fn deficit_waits_for_history_and_recent_confirmation_ends_it() {
     assert!(d.codes().is_empty(), "{:?}", d.codes());
 
     // A 6-hour window with and without a 1-hour confirmation, two hours
-    // after a campaign ended.
+    // after a campaign ended. Held sends cannot convert: what the
+    // confirmation hears of the two clean hours comes from the probes (one
+    // held send in two goes out).
     let six = |recent: &str| {
-        format!("{QUIET}[conversion]\nlearned_min_sends = 200\n[[conversion.deficits]]\nwindow = \"6h\"\ngrace = \"5m\"\nmin_sends = 20\nratio = 0.8\nz = 3\nweight = 60\n{recent}")
+        format!("{QUIET}[conversion]\nlearned_min_sends = 200\nprobe_every = 2\n[[conversion.deficits]]\nwindow = \"6h\"\ngrace = \"5m\"\nmin_sends = 20\nratio = 0.8\nz = 3\nweight = 60\n{recent}")
     };
     let run = |text: String| {
         let e = engine(&text);
@@ -654,7 +657,7 @@ fn new_number_deficit_sees_blending_that_returning_users_dilute() {
 #[test]
 fn drift_adds_up_hours_that_are_each_only_a_little_off() {
     let e = engine(&format!(
-        "{QUIET}[conversion]\nlearned_min_sends = 200\n[[conversion.drifts]]\nnumbers = \"new\"\nratio = 0.8\nthreshold = 5\nhours = 24\nweight = 60\nrecent = \"1h\"\ngrace = \"5m\"\nrecent_ratio = 0.9\n"
+        "{QUIET}[conversion]\nlearned_min_sends = 200\nprobe_every = 2\n[[conversion.drifts]]\nnumbers = \"new\"\nratio = 0.8\nthreshold = 5\nhours = 24\nweight = 60\nrecent = \"1h\"\ngrace = \"5m\"\nrecent_ratio = 0.9\n"
     ));
     let mut next = 0;
     for h in 0..48 {
@@ -681,7 +684,8 @@ fn drift_adds_up_hours_that_are_each_only_a_little_off() {
         "{:?}",
         d.reasons
     );
-    // Two clean hours after it ends: the confirmation lets go.
+    // Two clean hours after it ends: the probes convert, and the
+    // confirmation lets go.
     for h in 60..62 {
         ng_hour(&e, &mut next, T0.plus_seconds(h * 3600), 20, 12);
     }
@@ -701,4 +705,90 @@ fn drift_settings_are_validated() {
     ] {
         assert!(Policy::build(std::path::Path::new("t.toml"), bad).is_err(), "{bad}");
     }
+}
+
+#[test]
+fn held_sends_are_attempts_not_unconverted_deliveries() {
+    // A corridor nobody converts in: five unverified sends hold it.
+    let e = engine(&format!(
+        "{QUIET}[[conversion.rules]]\nkey = \"country\"\nwindow = \"24h\"\ngrace = \"10m\"\nmin_sends = 5\nbelow = 0.1\nweight = 60\n[[velocity.rules]]\nkey = \"device\"\nwindow = \"1h\"\nmax = 1000\nweight = 30\n"
+    ));
+    let kh = |i: u32| class(&format!("8551{i:07}"), "KH", LineType::Mobile);
+    for i in 0..5 {
+        let d = decide(&e, &kh(i * 7919), T0.plus_seconds(i64::from(i) * 60));
+        assert_eq!(d.action, Action::Allow);
+    }
+    // Forty held sends: they never reached a phone, so the rule still
+    // rests on the five that did, not on 0 of 45.
+    let at = T0.plus_seconds(3600);
+    for i in 5..45 {
+        let d = decide(&e, &kh(i * 7919), at.plus_seconds(i64::from(i)));
+        assert_eq!(d.action, Action::Hold, "{:?}", d.codes());
+        assert!(
+            d.reasons[0]
+                .detail
+                .to_string()
+                .starts_with("0 of 5 sends to this country"),
+            "{}",
+            d.reasons[0].detail
+        );
+    }
+    // The attempts themselves still count (velocity, per number).
+    let keys = e.counters().keys(&send(), Some(&kh(0)));
+    assert_eq!(e.counters().numbers.sum(keys.number.unwrap(), at, 6), 0);
+    let total: u32 = (5..45)
+        .map(|i| {
+            let k = e.counters().keys(&send(), Some(&kh(i * 7919)));
+            e.counters()
+                .numbers
+                .sum(k.number.unwrap(), at.plus_seconds(60), 6)
+        })
+        .sum();
+    assert_eq!(total, 40);
+}
+
+#[test]
+fn one_held_send_in_n_to_a_country_goes_out_as_a_probe_never_to_a_range() {
+    let e = engine(&format!(
+        "{QUIET}[conversion]\nlearned_min_sends = 200\nprobe_every = 10\n[[conversion.rules]]\nkey = \"country\"\nwindow = \"2h\"\ngrace = \"10m\"\nmin_sends = 20\nbelow = 0.3\nweight = 60\n"
+    ));
+    let mut next = 0;
+    // A day of NG converting at a half: a learned rate.
+    for h in 0..24 {
+        ng_hour(&e, &mut next, T0.plus_seconds(h * 3600), 40, 20);
+    }
+    // Then NG stops converting: held once 20 matured sends show it.
+    ng_hour(&e, &mut next, T0.plus_seconds(24 * 3600), 40, 0);
+    let at = T0.plus_seconds(25 * 3600 + 300);
+    let mut probes = Vec::new();
+    for i in 0..40u32 {
+        let d = decide(
+            &e,
+            &mobile(&format!("2349{i:09}")),
+            at.plus_seconds(i64::from(i)),
+        );
+        assert!(
+            d.codes().contains(&"conversion.country"),
+            "{i}: {:?}",
+            d.codes()
+        );
+        if d.action == Action::Allow {
+            assert_eq!(codes(&d).last(), Some(&"conversion.probe"));
+            probes.push(i);
+        } else {
+            assert_eq!(d.action, Action::Hold);
+        }
+    }
+    assert_eq!(probes.len(), 4, "{probes:?}");
+    assert!(probes.windows(2).all(|w| w[1] - w[0] == 10), "{probes:?}");
+    // A range is never probed: holding one costs organic traffic next to
+    // nothing.
+    let e = engine(&format!(
+        "{QUIET}[conversion]\nprobe_every = 2\n[[conversion.rules]]\nkey = \"range4\"\nwindow = \"24h\"\ngrace = \"0s\"\nmin_sends = 5\nbelow = 0.1\nweight = 60\n"
+    ));
+    let kh = |i: u32| class(&format!("85512{i:06}"), "KH", LineType::Mobile);
+    let allowed = (0..40u32)
+        .filter(|&i| decide(&e, &kh(i), T0.plus_seconds(i64::from(i))).action == Action::Allow)
+        .count();
+    assert_eq!(allowed, 5);
 }

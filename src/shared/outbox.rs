@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::clock::Timestamp;
 use crate::number::Classification;
-use crate::policy::{CountSink, SendFacts};
+use crate::policy::{CountSink, Delivery, SendFacts};
 
 use super::metrics::SharedMetrics;
 use super::wire::{self, SendEvent};
@@ -83,13 +83,20 @@ impl Outbox {
 }
 
 impl CountSink for Outbox {
-    fn sent(&self, send: &SendFacts<'_>, number: Option<&Classification>, now: Timestamp) {
+    fn sent(
+        &self,
+        send: &SendFacts<'_>,
+        number: Option<&Classification>,
+        delivery: Delivery,
+        now: Timestamp,
+    ) {
         let event = SendEvent {
             number: number.map(|c| c.number.digits()),
             account: send.account,
             client_ip: send.client_ip,
             device: send.device,
             session: send.session,
+            delivery,
             at: now,
         };
         let mut record = Vec::with_capacity(48);

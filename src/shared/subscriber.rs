@@ -56,7 +56,8 @@ impl Applier {
                         session: s.session.as_deref(),
                         ..SendFacts::default()
                     };
-                    self.engine.count_remote_send(&facts, number.as_ref(), s.at);
+                    self.engine
+                        .count_remote_send(&facts, number.as_ref(), s.delivery, s.at);
                 }
                 Event::Conversion { number, at } => {
                     if let Ok(n) = E164::from_digits(number) {

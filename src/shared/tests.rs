@@ -134,7 +134,13 @@ fn apply_rate() {
     let number = classify(&classifier, GB_MOBILE);
     let t = std::time::Instant::now();
     for i in 0..n {
-        crate::policy::CountSink::sent(&sink, &facts(), Some(&number), T0.plus_seconds(i as i64));
+        crate::policy::CountSink::sent(
+            &sink,
+            &facts(),
+            Some(&number),
+            crate::policy::Delivery::Sent,
+            T0.plus_seconds(i as i64),
+        );
     }
     println!("outbox push: {:?} per send", t.elapsed() / n as u32);
     let bytes = wire::batch(n as usize, &records);

@@ -8,6 +8,8 @@
 //!        | 2 (conversion) | at: zigzag varint ms | number: field
 //! field  = len: varint | bytes        (flags bit 0 number, 1 account,
 //!                                      2 client ip, 3 device, 4 session)
+//! flags bit 5: the send was stopped (its attempt counts, no delivery);
+//! bit 6: a held send released (its delivery only); neither: sent.
 //! ```
 //!
 //! Numbers travel as their E.164 digits (at most 15 ASCII digits); every
@@ -16,6 +18,7 @@
 //! concatenation behind a header.
 
 use crate::clock::Timestamp;
+use crate::policy::Delivery;
 
 const MAGIC: u8 = b'T';
 const VERSION: u8 = 1;
@@ -24,6 +27,8 @@ const CONVERSION: u8 = 2;
 /// Longest account, client ip, device or session accepted, in bytes.
 pub const MAX_FIELD: usize = 256;
 const MAX_DIGITS: usize = 15;
+const STOPPED: u8 = 1 << 5;
+const RELEASED: u8 = 1 << 6;
 
 /// One counted send, as replicated: owned when decoded, borrowed from the
 /// request when encoded (no copy on the hot path).
@@ -36,6 +41,7 @@ pub struct SendEvent<S = String> {
     pub client_ip: Option<S>,
     pub device: Option<S>,
     pub session: Option<S>,
+    pub delivery: Delivery,
     pub at: Timestamp,
 }
 
@@ -89,6 +95,11 @@ pub fn encode_send<S: AsRef<str>>(out: &mut Vec<u8>, e: &SendEvent<S>) {
             flags |= 1 << bit;
         }
     }
+    flags |= match e.delivery {
+        Delivery::Sent => 0,
+        Delivery::Stopped => STOPPED,
+        Delivery::Released => RELEASED,
+    };
     out.push(flags);
     for (bit, f) in fields.iter().enumerate() {
         if let (true, Some(v)) = (flags & (1 << bit) != 0, f) {
@@ -220,7 +231,13 @@ impl Reader<'_> {
             SEND => {
                 let at = self.time()?;
                 let flags = self.byte()?;
-                if flags & !0x1f != 0 {
+                let delivery = match flags & (STOPPED | RELEASED) {
+                    0 => Delivery::Sent,
+                    STOPPED => Delivery::Stopped,
+                    RELEASED => Delivery::Released,
+                    _ => return Err(DecodeError::Flags(flags)),
+                };
+                if flags & !0x7f != 0 {
                     return Err(DecodeError::Flags(flags));
                 }
                 let mut field = |bit: u8| -> Result<Option<String>, DecodeError> {
@@ -238,6 +255,7 @@ impl Reader<'_> {
                     client_ip: field(2)?,
                     device: field(3)?,
                     session: field(4)?,
+                    delivery,
                     at,
                 }))
             }
@@ -274,15 +292,18 @@ mod tests {
                 client_ip: Some("203.0.113.9".into()),
                 device: Some("dév-1".into()),
                 session: Some("s".into()),
+                delivery: Delivery::Sent,
                 at: Timestamp(1_790_000_000_123),
             }),
             Event::Send(SendEvent {
                 at: Timestamp(-5),
+                delivery: Delivery::Stopped,
                 ..SendEvent::default()
             }),
             Event::Send(SendEvent {
                 number: Some("1".into()),
                 session: Some(String::new()),
+                delivery: Delivery::Released,
                 at: Timestamp(0),
                 ..SendEvent::default()
             }),
@@ -363,7 +384,9 @@ mod tests {
             v.extend_from_slice(r);
             decode(&v)
         };
-        assert_eq!(rec(&[SEND, 0, 0x20]), Err(DecodeError::Flags(0x20)));
+        assert_eq!(rec(&[SEND, 0, 0x80]), Err(DecodeError::Flags(0x80)));
+        // Stopped and released at once.
+        assert_eq!(rec(&[SEND, 0, 0x60]), Err(DecodeError::Flags(0x60)));
         assert_eq!(
             rec(&[CONVERSION, 0, 2, b'1', b'x']),
             Err(DecodeError::BadNumber)

@@ -53,6 +53,16 @@ pub struct Config {
     pub deficits: Vec<Deficit>,
     /// Evidence accumulated hour by hour (see [`Drift`]).
     pub drifts: Vec<Drift>,
+    /// Probes: while a carrier, country or line type is held only because
+    /// it does not convert, every `probe_every`-th of its held sends
+    /// (counted over 24 hours) goes out anyway. A held send cannot
+    /// convert, so without probes a destination held by mistake (five
+    /// unlucky sends on a fresh engine's first night) could never show
+    /// that it converts again and would stay held until its windows forget
+    /// the sends that condemned it; a pumped one keeps not converting.
+    /// Ranges are never probed: a held range costs organic traffic next to
+    /// nothing. 0: off.
+    pub probe_every: u32,
 }
 
 /// A country (or its new numbers) whose last whole hours are better
@@ -185,6 +195,7 @@ impl Default for Config {
             learned_min_sends: 500,
             deficits: Vec::new(),
             drifts: Vec::new(),
+            probe_every: 0,
         }
     }
 }
@@ -244,6 +255,7 @@ pub struct ConversionLayer {
     learned_min: f64,
     deficits: Vec<CompiledDeficit>,
     drifts: Vec<CompiledDrift>,
+    probe_every: u32,
 }
 
 fn window_and_grace(what: &str, window: Span, grace: Span) -> Result<(u32, u32), String> {
@@ -367,6 +379,7 @@ impl Config {
             rules,
             learned_min: f64::from(self.learned_min_sends.max(1)),
             deficits,
+            probe_every: self.probe_every,
         })
     }
 }
@@ -408,6 +421,46 @@ impl ConversionLayer {
         let fresh_number = self.trust || !s.trusted;
         self.deficit(keys, counters, &mut read, fresh_number, out);
         self.drift(s, keys, counters, &mut read, fresh_number, out);
+    }
+
+    /// Whether a stopped send goes out as a probe (see
+    /// [`Config::probe_every`]): `reasons` are its decision's, and the
+    /// conversion layer's must be what stopped it (`others` is the weight
+    /// of the rest, under the hold threshold). Counts the held send when
+    /// it is not a probe.
+    pub fn probe(
+        &self,
+        keys: &Keys,
+        counters: &Counters,
+        reasons: &[Reason],
+        now: Timestamp,
+    ) -> Option<Reason> {
+        if self.probe_every == 0 {
+            return None;
+        }
+        // The heaviest conversion reason names the destination held.
+        let held = reasons
+            .iter()
+            .filter(|r| r.code.starts_with("conversion."))
+            .max_by_key(|r| r.weight)?;
+        let (key, what) = match held.code {
+            "conversion.carrier" => (keys.carrier?, "carrier"),
+            "conversion.line_type" => (keys.line_type?, "line type"),
+            "conversion.country" | "conversion.country_deficit" | "conversion.country_drift" => {
+                (keys.country?, "country")
+            }
+            _ => return None,
+        };
+        let before = counters.probes.add(key, now, 1, 24);
+        let every = self.probe_every;
+        ((before + 1) % every == 0).then(|| Reason {
+            code: "conversion.probe",
+            detail: crate::detail!(
+                "sent as a probe: this {what} is held for not converting, and one held send in {every} goes out to see whether it converts again"
+            ),
+            weight: 0,
+            class: RejectClass::Fraud,
+        })
     }
 
     /// Hour-by-hour evidence that the country converts less than it
@@ -455,7 +508,14 @@ impl ConversionLayer {
                 let Some((rc, rn)) = read.still_under(k, recent, grace, ratio * p0) else {
                     continue;
                 };
-                confirmed = format!("; the last {}: {rc} of {rn}", human(recent));
+                confirmed = if rn == 0 {
+                    format!(
+                        "; nothing went out in the last {} to say otherwise",
+                        human(recent)
+                    )
+                } else {
+                    format!("; the last {}: {rc} of {rn}", human(recent))
+                };
             }
             let what = if d.fresh { "new numbers of " } else { "" };
             best = Some((
@@ -622,7 +682,10 @@ impl<'a> Histories<'a> {
 
     /// The confirmation a deficit or drift asks of its recent stretch:
     /// `(conversions, sends)` of `k` over `window_s` (sends older than
-    /// `grace_s`) when there were sends and they converted under `rate`.
+    /// `grace_s`) unless they converted at `rate` or better. A stretch in
+    /// which nothing went out (the destination was held: a held send
+    /// cannot convert) says nothing against it and confirms as `(0, 0)`;
+    /// probes are what bring the news that lets a held country go.
     pub fn still_under(
         &mut self,
         k: Key,
@@ -632,7 +695,7 @@ impl<'a> Histories<'a> {
     ) -> Option<(u32, u32)> {
         let sends = self.matured_sends(k, window_s, grace_s);
         let conversions = self.conversions_within(k, window_s);
-        (sends > 0 && f64::from(conversions) < rate * f64::from(sends))
+        (sends == 0 || f64::from(conversions) < rate * f64::from(sends))
             .then_some((conversions, sends))
     }
 }
