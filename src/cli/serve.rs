@@ -15,7 +15,7 @@ use crate::admin::{Admin, AdminConfig};
 use crate::clock::Timestamp;
 use crate::config::ServeConfig;
 use crate::hold::{Expiry, Failpoints, HoldQueue, Sealer};
-use crate::number::Classifier;
+use crate::number::{Classification, Classifier, ParseError};
 use crate::pipeline::Pipeline;
 use crate::policy::{Engine, Policy};
 use crate::policy::{OnExpiry, SendFacts};
@@ -417,20 +417,29 @@ fn reload(engine: &Engine, policy: Option<&std::path::Path>) {
 /// conversion (or its absence) counts like any other send's.
 fn count_released(engine: Arc<Engine>, classifier: Arc<Classifier>) -> crate::hold::ReleaseHook {
     Arc::new(move |row: &HeldRow| {
-        let Ok(number) = classifier
-            .parse(&row.to, None)
-            .map(|n| classifier.classify(&n))
-        else {
-            return;
-        };
-        let facts = SendFacts {
-            route: &row.route,
-            provider: &row.provider,
-            channel: "sms",
-            ..SendFacts::default()
-        };
-        engine.count_released(&facts, &number, Timestamp::now());
+        let (facts, number) = held_send(row, &classifier);
+        if let Ok(number) = number {
+            engine.count_released(&facts, &number, Timestamp::now());
+        }
     })
+}
+
+/// A held send as scoring sees it: its route and destination (the client
+/// context is not kept with a hold).
+fn held_send<'r>(
+    row: &'r HeldRow,
+    classifier: &Classifier,
+) -> (SendFacts<'r>, Result<Classification, ParseError>) {
+    let facts = SendFacts {
+        route: &row.route,
+        provider: &row.provider,
+        channel: "sms",
+        ..SendFacts::default()
+    };
+    let number = classifier
+        .parse(&row.to, None)
+        .map(|n| classifier.classify(&n));
+    (facts, number)
 }
 
 /// What happens to a hold at its deadline, by the policy in force then.
@@ -442,15 +451,7 @@ fn expiry_rule(
         OnExpiry::Reject => Expiry::Reject,
         OnExpiry::Release => Expiry::Release,
         OnExpiry::Rescore => {
-            let number = classifier
-                .parse(&row.to, None)
-                .map(|n| classifier.classify(&n));
-            let facts = SendFacts {
-                route: &row.route,
-                provider: &row.provider,
-                channel: "sms",
-                ..SendFacts::default()
-            };
+            let (facts, number) = held_send(row, &classifier);
             match engine
                 .peek(&facts, number.as_ref(), Timestamp::now())
                 .action

@@ -132,6 +132,22 @@ impl Policy {
         Policy::build(path, &text)
     }
 
+    /// A send stopped only by the conversion layer may still go out as a
+    /// probe (see `[conversion] probe_every`). Runs after scoring, on live
+    /// and backtest sends alike, never on [`Engine::peek`].
+    fn probe(&self, d: &mut Decision, keys: &Keys, counters: &Counters, now: Timestamp) {
+        if d.action == Action::Allow || d.hard {
+            return;
+        }
+        let probe = self
+            .conversion
+            .probe(keys, counters, &d.reasons, self.thresholds.hold, now);
+        if let Some(reason) = probe {
+            d.action = Action::Allow;
+            d.reasons.push(reason);
+        }
+    }
+
     /// Scores one destination against the counters as they stand (this
     /// send not yet counted). `runtime` lists (set through the admin API)
     /// come before the policy's own.
@@ -186,30 +202,6 @@ impl Policy {
             score,
             reasons,
             hard: false,
-        }
-    }
-}
-
-impl Policy {
-    /// A send stopped only by the conversion layer may still go out as a
-    /// probe (see `[conversion] probe_every`). Runs after scoring, on live
-    /// and backtest sends alike, never on [`Engine::peek`].
-    fn probe(&self, d: &mut Decision, keys: &Keys, counters: &Counters, now: Timestamp) {
-        if d.action == Action::Allow || d.hard {
-            return;
-        }
-        let others: u32 = d
-            .reasons
-            .iter()
-            .filter(|r| !r.code.starts_with("conversion."))
-            .map(|r| r.weight)
-            .sum();
-        if others >= self.thresholds.hold {
-            return;
-        }
-        if let Some(reason) = self.conversion.probe(keys, counters, &d.reasons, now) {
-            d.action = Action::Allow;
-            d.reasons.push(reason);
         }
     }
 }
@@ -306,9 +298,11 @@ impl Engine {
             trusted: self.counters.is_trusted(&keys, now),
             now,
         };
+        // One load of the policy for scoring and the probe (a reload in
+        // between must not mix two policies in one decision).
         let policy = self.policy.load();
-        let mut decision =
-            policy.decide(&subject, &keys, &self.counters, &self.runtime_lists.load());
+        let runtime = self.runtime_lists.load();
+        let mut decision = policy.decide(&subject, &keys, &self.counters, &runtime);
         policy.probe(&mut decision, &keys, &self.counters, now);
         let delivery = if self.forwards(&decision) {
             Delivery::Sent
@@ -334,19 +328,17 @@ impl Engine {
     /// or at its deadline): from now on it may convert. Its attempt was
     /// counted when it was scored.
     pub fn count_released(&self, send: &SendFacts<'_>, number: &Classification, now: Timestamp) {
-        let keys = self.counters.keys(send, Some(number));
-        let trusted = self.counters.is_trusted(&keys, now);
-        self.counters
-            .record_send(&keys, Some(number), trusted, now, Delivery::Released);
+        self.count_unscored(send, Some(number), Delivery::Released, now);
         if let Some(sink) = &self.sink {
             sink.sent(send, Some(number), Delivery::Released, now);
         }
     }
 
-    /// Counts a send another replica scored or released (at its event
-    /// time) exactly as [`Engine::decide`] and [`Engine::count_released`]
-    /// count their own, without scoring it or handing it to the sink.
-    pub fn count_remote_send(
+    /// Counts a send without scoring it or handing it to the sink: a held
+    /// send released here, or a send another replica scored or released
+    /// (at its event time), exactly as [`Engine::decide`] and
+    /// [`Engine::count_released`] count their own.
+    pub fn count_unscored(
         &self,
         send: &SendFacts<'_>,
         number: Option<&Classification>,
@@ -366,14 +358,6 @@ impl Engine {
         self.counters.record_conversion(&keys, now);
     }
 
-    /// The current policy and run-time lists applied to one subject.
-    fn score(&self, subject: &Subject<'_>, keys: &Keys) -> Decision {
-        let runtime = self.runtime_lists.load();
-        self.policy
-            .load()
-            .decide(subject, keys, &self.counters, &runtime)
-    }
-
     /// Scores without counting the attempt: `explain` must not change what
     /// live traffic sees.
     pub fn peek(
@@ -390,7 +374,10 @@ impl Engine {
             trusted: self.counters.is_trusted(&keys, now),
             now,
         };
-        self.score(&subject, &keys)
+        let runtime = self.runtime_lists.load();
+        self.policy
+            .load()
+            .decide(&subject, &keys, &self.counters, &runtime)
     }
 
     /// Replaces the run-time lists (admin API entries), at once.

@@ -711,7 +711,7 @@ fn drift_settings_are_validated() {
 fn held_sends_are_attempts_not_unconverted_deliveries() {
     // A corridor nobody converts in: five unverified sends hold it.
     let e = engine(&format!(
-        "{QUIET}[[conversion.rules]]\nkey = \"country\"\nwindow = \"24h\"\ngrace = \"10m\"\nmin_sends = 5\nbelow = 0.1\nweight = 60\n[[velocity.rules]]\nkey = \"device\"\nwindow = \"1h\"\nmax = 1000\nweight = 30\n"
+        "{QUIET}[[conversion.rules]]\nkey = \"country\"\nwindow = \"24h\"\ngrace = \"10m\"\nmin_sends = 5\nbelow = 0.1\nweight = 60\n"
     ));
     let kh = |i: u32| class(&format!("8551{i:07}"), "KH", LineType::Mobile);
     for i in 0..5 {

@@ -1,6 +1,6 @@
 //! Reads the stream from where it left off (`XREAD BLOCK`) and counts the
 //! other replicas' sends and conversions through the engine's own counting
-//! code ([`Engine::count_remote_send`]), at their event times: the
+//! code ([`Engine::count_unscored`]), at their event times: the
 //! counters take out-of-order events within their windows, so there is no
 //! merge logic, only the one code path.
 //!
@@ -57,7 +57,7 @@ impl Applier {
                         ..SendFacts::default()
                     };
                     self.engine
-                        .count_remote_send(&facts, number.as_ref(), s.delivery, s.at);
+                        .count_unscored(&facts, number.as_ref(), s.delivery, s.at);
                 }
                 Event::Conversion { number, at } => {
                     if let Ok(n) = E164::from_digits(number) {

@@ -424,25 +424,27 @@ impl ConversionLayer {
     }
 
     /// Whether a stopped send goes out as a probe (see
-    /// [`Config::probe_every`]): `reasons` are its decision's, and the
-    /// conversion layer's must be what stopped it (`others` is the weight
-    /// of the rest, under the hold threshold). Counts the held send when
-    /// it is not a probe.
+    /// [`Config::probe_every`]). Only when this layer's reasons are what
+    /// stopped it: the rest of `reasons` weigh under `hold`. Every such
+    /// held send, the probe included, counts towards the next probe.
     pub fn probe(
         &self,
         keys: &Keys,
         counters: &Counters,
         reasons: &[Reason],
+        hold: u32,
         now: Timestamp,
     ) -> Option<Reason> {
         if self.probe_every == 0 {
             return None;
         }
+        let ours = |r: &&Reason| r.code.starts_with("conversion.");
+        let others: u32 = reasons.iter().filter(|r| !ours(r)).map(|r| r.weight).sum();
+        if others >= hold {
+            return None;
+        }
         // The heaviest conversion reason names the destination held.
-        let held = reasons
-            .iter()
-            .filter(|r| r.code.starts_with("conversion."))
-            .max_by_key(|r| r.weight)?;
+        let held = reasons.iter().filter(ours).max_by_key(|r| r.weight)?;
         let (key, what) = match held.code {
             "conversion.carrier" => (keys.carrier?, "carrier"),
             "conversion.line_type" => (keys.line_type?, "line type"),
