@@ -39,6 +39,12 @@ pub struct Counters {
     /// Sends held for not converting, per carrier, country or line type
     /// (24 × 1 h): every so many goes out as a probe.
     pub probes: Windows<24>,
+    /// Numbers sent as probes in the last hour or two, so that their
+    /// conversion is credited to the probed destinations.
+    pub probed: Windows<2>,
+    /// Conversions of probes per carrier, country and line type (24 × 1 h):
+    /// while a destination's probes convert, they do not back off.
+    pub probe_hits: Windows<24>,
 }
 
 /// What of a send is counted. Every attempt counts for velocity (a refused
@@ -125,6 +131,10 @@ impl Keys {
 /// Carriers, countries and line types with held sends counted for probes.
 const PROBED_KEYS: usize = 1 << 12;
 
+/// Numbers remembered as probes (a probe is at most one held send in
+/// `probe_every`).
+const PROBED_NUMBERS: usize = 1 << 14;
+
 /// Sizes of the families (keys), bounded by construction.
 #[derive(Debug, Clone, Copy)]
 pub struct Capacity {
@@ -181,6 +191,8 @@ impl Counters {
             baselines: Mutex::new(Baselines::default()),
             rates: Mutex::new(ConversionRates::default()),
             probes: Windows::new(3600, PROBED_KEYS),
+            probed: Windows::new(3600, PROBED_NUMBERS),
+            probe_hits: Windows::new(3600, PROBED_KEYS),
         }
     }
 
@@ -330,6 +342,14 @@ impl Counters {
         let fresh = keys.number.is_some() && !self.is_trusted(keys, now);
         if let Some(k) = keys.number {
             self.trusted.bump(k, now, 1);
+            if self.probed.sum(k, now, 2) > 0 {
+                for d in [keys.carrier, keys.country, keys.line_type]
+                    .into_iter()
+                    .flatten()
+                {
+                    self.probe_hits.bump(d, now, 1);
+                }
+            }
         }
         for k in keys.number_aggregates().into_iter().flatten() {
             self.conversions.bump(k, now, 1);

@@ -748,6 +748,56 @@ fn held_sends_are_attempts_not_unconverted_deliveries() {
 }
 
 #[test]
+fn probes_nobody_answers_grow_rarer_and_answered_ones_do_not() {
+    let policy = format!(
+        "{QUIET}[conversion]\nlearned_min_sends = 200\nprobe_every = 2\nprobe_backoff = 2\n[[conversion.rules]]\nkey = \"country\"\nwindow = \"2h\"\ngrace = \"10m\"\nmin_sends = 20\nbelow = 0.3\nweight = 60\n"
+    );
+    // NG held for not converting, as in the test below; then 40 sends a
+    // minute apart, the probes' numbers converting (or not) 40 s later.
+    // Returns the sends that went out: (index, as a probe).
+    let run = |answer: bool| {
+        let e = engine(&policy);
+        let mut next = 0;
+        for h in 0..24 {
+            ng_hour(&e, &mut next, T0.plus_seconds(h * 3600), 40, 20);
+        }
+        ng_hour(&e, &mut next, T0.plus_seconds(24 * 3600), 40, 0);
+        let at = T0.plus_seconds(25 * 3600 + 300);
+        let mut out = Vec::new();
+        for i in 0..40u32 {
+            let c = mobile(&format!("2349{i:09}"));
+            let t = at.plus_seconds(i64::from(i) * 60);
+            let d = decide(&e, &c, t);
+            if d.action == Action::Allow {
+                let probe = codes(&d).last() == Some(&"conversion.probe");
+                out.push((i, probe));
+                if probe && answer {
+                    e.record_conversion(&c, t.plus_seconds(40));
+                }
+            }
+        }
+        out
+    };
+    let gaps = |sent: &[(u32, bool)]| {
+        let probes: Vec<u32> = sent.iter().filter(|s| s.1).map(|s| s.0).collect();
+        probes.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>()
+    };
+    // Unanswered, the interval doubles (the country's last hour already
+    // held a few sends, so the schedule is past its first stage), and
+    // nothing else goes out.
+    let unanswered = run(false);
+    assert!(unanswered.iter().all(|s| s.1), "{unanswered:?}");
+    assert_eq!(gaps(&unanswered), [8, 16]);
+    // Answered: one in 2 while held, until the probes' conversions lift
+    // the country's rate and it is let go.
+    let answered = run(true);
+    assert!(gaps(&answered).iter().all(|&g| g == 2), "{answered:?}");
+    let released = answered.iter().position(|s| !s.1).expect("let go");
+    assert!(released >= 2, "{answered:?}");
+    assert!(answered[released..].iter().all(|s| !s.1), "{answered:?}");
+}
+
+#[test]
 fn one_held_send_in_n_to_a_country_goes_out_as_a_probe_never_to_a_range() {
     let e = engine(&format!(
         "{QUIET}[conversion]\nlearned_min_sends = 200\nprobe_every = 10\n[[conversion.rules]]\nkey = \"country\"\nwindow = \"2h\"\ngrace = \"10m\"\nmin_sends = 20\nbelow = 0.3\nweight = 60\n"

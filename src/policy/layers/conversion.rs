@@ -63,6 +63,13 @@ pub struct Config {
     /// Ranges are never probed: a held range costs organic traffic next to
     /// nothing. 0: off.
     pub probe_every: u32,
+    /// Probes grow rarer while a destination stays held: after every
+    /// `probe_backoff` probes within 24 hours the interval doubles (1 in
+    /// 20, then 1 in 40, …, at most 64 times `probe_every`). A destination
+    /// held by mistake is let go by its first probes, which convert; one
+    /// still held after them is being pumped, and each later probe is a
+    /// send paid for. 0: never back off.
+    pub probe_backoff: u32,
 }
 
 /// A country (or its new numbers) whose last whole hours are better
@@ -196,6 +203,7 @@ impl Default for Config {
             deficits: Vec::new(),
             drifts: Vec::new(),
             probe_every: 0,
+            probe_backoff: 0,
         }
     }
 }
@@ -255,7 +263,7 @@ pub struct ConversionLayer {
     learned_min: f64,
     deficits: Vec<CompiledDeficit>,
     drifts: Vec<CompiledDrift>,
-    probe_every: u32,
+    probes: ProbeSchedule,
 }
 
 fn window_and_grace(what: &str, window: Span, grace: Span) -> Result<(u32, u32), String> {
@@ -379,8 +387,49 @@ impl Config {
             rules,
             learned_min: f64::from(self.learned_min_sends.max(1)),
             deficits,
-            probe_every: self.probe_every,
+            probes: ProbeSchedule {
+                every: self.probe_every,
+                backoff: self.probe_backoff,
+            },
         })
+    }
+}
+
+/// Which held sends of a destination go out as probes (see
+/// [`Config::probe_every`] and [`Config::probe_backoff`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ProbeSchedule {
+    every: u32,
+    backoff: u32,
+}
+
+impl ProbeSchedule {
+    /// Doublings at most: one held send in 64 × `every`.
+    const MAX_DOUBLINGS: u32 = 6;
+
+    /// The interval in force if the `n`-th held send (1-based, within the
+    /// window) is a probe; `None` if it is not. While earlier probes have
+    /// `answered` (one of them converted), there is no backoff.
+    fn interval(&self, n: u64, answered: bool) -> Option<u64> {
+        let every = u64::from(self.every);
+        if every == 0 || n == 0 {
+            return None;
+        }
+        if self.backoff == 0 || answered {
+            return (n % every == 0).then_some(every);
+        }
+        // Stage s holds `backoff` probes spaced every·2^s apart.
+        let stage_len = |s: u32| every * u64::from(self.backoff) << s;
+        let mut start = 0;
+        for s in 0..Self::MAX_DOUBLINGS {
+            if n <= start + stage_len(s) {
+                let gap = every << s;
+                return ((n - start) % gap == 0).then_some(gap);
+            }
+            start += stage_len(s);
+        }
+        let gap = every << Self::MAX_DOUBLINGS;
+        ((n - start) % gap == 0).then_some(gap)
     }
 }
 
@@ -435,7 +484,7 @@ impl ConversionLayer {
         hold: u32,
         now: Timestamp,
     ) -> Option<Reason> {
-        if self.probe_every == 0 {
+        if self.probes.every == 0 {
             return None;
         }
         let ours = |r: &&Reason| r.code.starts_with("conversion.");
@@ -453,9 +502,13 @@ impl ConversionLayer {
             }
             _ => return None,
         };
-        let before = counters.probes.add(key, now, 1, 24);
-        let every = self.probe_every;
-        ((before + 1) % every == 0).then(|| Reason {
+        let held_sends = u64::from(counters.probes.add(key, now, 1, 24)) + 1;
+        let answered = counters.probe_hits.sum(key, now, 24) > 0;
+        let every = self.probes.interval(held_sends, answered)?;
+        if let Some(number) = keys.number {
+            counters.probed.bump(number, now, 1);
+        }
+        Some(Reason {
             code: "conversion.probe",
             detail: crate::detail!(
                 "sent as a probe: this {what} is held for not converting, and one held send in {every} goes out to see whether it converts again"
@@ -876,6 +929,40 @@ mod tests {
     use super::*;
 
     const HOUR_MS: i64 = 3_600_000;
+
+    fn probes(schedule: ProbeSchedule, upto: u64, answered: bool) -> Vec<u64> {
+        (1..=upto)
+            .filter(|&n| schedule.interval(n, answered).is_some())
+            .collect()
+    }
+
+    #[test]
+    fn probe_schedule_doubles_its_interval_every_backoff_probes_up_to_a_cap() {
+        let flat = ProbeSchedule {
+            every: 20,
+            backoff: 0,
+        };
+        assert_eq!(probes(flat, 100, false), [20, 40, 60, 80, 100]);
+        let backoff = ProbeSchedule {
+            every: 2,
+            backoff: 2,
+        };
+        assert_eq!(probes(backoff, 30, false), [2, 4, 8, 12, 20, 28]);
+        assert_eq!(probes(backoff, 8, true), [2, 4, 6, 8]);
+        // After six doublings the interval stays at 64 × every.
+        let start: u64 = (0..6).map(|s| 2 * 2 << s).sum();
+        assert_eq!(backoff.interval(start + 128, false), Some(128));
+        assert_eq!(backoff.interval(start + 256, false), Some(128));
+        assert_eq!(backoff.interval(start + 64, false), None);
+        assert_eq!(
+            ProbeSchedule {
+                every: 0,
+                backoff: 2
+            }
+            .interval(4, false),
+            None
+        );
+    }
 
     /// A country with 100 sends an hour converting at 80% for a week, then
     /// `campaign` hours (sends, conversions); returns the rates and the
