@@ -537,3 +537,45 @@ fn detect_counts_every_attack_send_and_prints_both_tables() {
     assert!(md.contains("| burst/short |"));
     assert!(md.contains("**Overall**"));
 }
+
+#[test]
+fn the_blending_floor_grows_with_the_threshold_and_counts_every_campaign_cost() {
+    use tollgate::simulate::evaluate::{self, Plan};
+    let plan = Plan {
+        seeds: vec![1],
+        held_out_seeds: vec![],
+        days: 3,
+        attack_day: 1,
+        daily_sessions: 10_000.0,
+        threads: 1,
+        only: vec!["blending/double".into(), "burst/10min".into()],
+        ..Plan::default()
+    };
+    let md = evaluate::floors(&plan, &Prices::embedded().unwrap(), &[1.0, 7.0]).unwrap();
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| blending/double |"))
+        .unwrap_or_else(|| panic!("{md}"));
+    // | name | runs | cost | per country 1, 7 | pooled 1, 7 |
+    let dollars: Vec<f64> = row
+        .split('|')
+        .filter_map(|c| c.trim().strip_prefix('$'))
+        .map(|c| c.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    let [cost, c1, c7, p1, p7] = dollars[..] else {
+        panic!("{row}")
+    };
+    assert!(cost > 0.0, "{row}");
+    assert!(0.0 < c1 && c1 <= c7 && c7 < cost, "{row}");
+    assert!(p1 <= c1 && p1 <= p7 && p7 <= c7, "{row}");
+    // The burst is not blending but its cost is part of what 97% is of.
+    let total_line = md.lines().find(|l| l.starts_with("All campaigns")).unwrap();
+    let all: f64 = total_line
+        .split('$')
+        .nth(1)
+        .and_then(|s| s.split(';').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(all > cost + 100.0, "{total_line}");
+}

@@ -49,6 +49,12 @@ pub struct Args {
     /// Only these variants or shapes (comma-separated).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Instead of running the engine, print the floor on what any
+    /// send-time detector misses of the blending campaigns, at these
+    /// evidence thresholds (nats, comma-separated; the default policy's
+    /// drift fires at 7).
+    #[arg(long, value_delimiter = ',', value_name = "NATS")]
+    floor: Vec<f64>,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -87,6 +93,18 @@ pub fn run(args: Args) -> ExitCode {
         ..Plan::default()
     };
     let started = Instant::now();
+    if !args.floor.is_empty() {
+        return match evaluate::floors(&plan, &prices, &args.floor) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("tollgate detect: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match evaluate::evaluate(&plan, Path::new(&origin), &text, &prices) {
         Ok((runs, notes)) => {
             print!(

@@ -14,7 +14,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use super::attack::{self, Campaign};
+use super::attack::{self, Campaign, Shape};
+use super::bound::Floor;
 use super::event::{SimEvent, SimKind};
 use super::organic::{self, Accounts, Organic};
 use super::plans::Plans;
@@ -55,6 +56,53 @@ impl Default for Plan {
             min_country_sends: 300,
             only: Vec::new(),
         }
+    }
+}
+
+impl Plan {
+    /// The tuning and held-out campaigns `only` leaves.
+    fn campaigns(&self) -> Result<(Vec<Campaign>, Vec<Campaign>), EvaluateError> {
+        let pick = |set: Vec<Campaign>| -> Vec<Campaign> {
+            if self.only.is_empty() {
+                set
+            } else {
+                set.into_iter()
+                    .filter(|c| {
+                        self.only
+                            .iter()
+                            .any(|o| *o == c.variant || o == c.shape.family())
+                    })
+                    .collect()
+            }
+        };
+        let tuning = pick(super::catalog::tuning(self.attack_day));
+        let held = pick(super::catalog::held_out(self.attack_day));
+        if tuning.is_empty() && held.is_empty() {
+            return Err(EvaluateError::Scenario(format!(
+                "no scenario matches {}",
+                self.only.join(",")
+            )));
+        }
+        Ok((tuning, held))
+    }
+
+    /// (seed, held out, campaigns) for each run of organic traffic. A set
+    /// that `only` filtered to nothing is not run at all (not even its
+    /// organic-only baseline).
+    fn jobs<'a>(
+        &self,
+        tuning: &'a [Campaign],
+        held: &'a [Campaign],
+    ) -> Vec<(u64, bool, &'a [Campaign])> {
+        let filtered = !self.only.is_empty();
+        let mut jobs = Vec::new();
+        if !(filtered && tuning.is_empty()) {
+            jobs.extend(self.seeds.iter().map(|&s| (s, false, tuning)));
+        }
+        if !(filtered && held.is_empty()) {
+            jobs.extend(self.held_out_seeds.iter().map(|&s| (s, true, held)));
+        }
+        jobs
     }
 }
 
@@ -123,41 +171,8 @@ pub fn evaluate(
     // Fail early on a bad policy.
     Policy::build(policy_origin, policy_text)?;
     let plans = Plans::embedded();
-    let pick = |set: Vec<Campaign>| -> Vec<Campaign> {
-        if plan.only.is_empty() {
-            set
-        } else {
-            set.into_iter()
-                .filter(|c| {
-                    plan.only
-                        .iter()
-                        .any(|o| *o == c.variant || o == c.shape.family())
-                })
-                .collect()
-        }
-    };
-    let tuning = pick(super::catalog::tuning(plan.attack_day));
-    let held = pick(super::catalog::held_out(plan.attack_day));
-    if tuning.is_empty() && held.is_empty() {
-        return Err(EvaluateError::Scenario(format!(
-            "no scenario matches {}",
-            plan.only.join(",")
-        )));
-    }
-    let mut jobs: Vec<(u64, bool, &[Campaign])> = Vec::new();
-    // A set that `only` filtered to nothing is not run at all (not even
-    // its organic-only baseline).
-    let filtered = !plan.only.is_empty();
-    if !(filtered && tuning.is_empty()) {
-        for &s in &plan.seeds {
-            jobs.push((s, false, &tuning));
-        }
-    }
-    if !(filtered && held.is_empty()) {
-        for &s in &plan.held_out_seeds {
-            jobs.push((s, true, &held));
-        }
-    }
+    let (tuning, held) = plan.campaigns()?;
+    let jobs = plan.jobs(&tuning, &held);
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<RunResult>> = Mutex::new(Vec::new());
     let notes: Mutex<Vec<SeedNotes>> = Mutex::new(Vec::new());
@@ -498,4 +513,104 @@ pub fn markdown(plan: &Plan, runs: &[RunResult], notes: &[SeedNotes], policy: &s
         let _ = writeln!(out, "- seed {}: {}", n.seed, n.notes);
     }
     out
+}
+
+/// The evidence floor of every blending campaign in the plan (see
+/// [`super::bound`]) at each of `thresholds` (nats), against the cost of
+/// all the plan's campaigns, as Markdown. No engine runs.
+pub fn floors(plan: &Plan, prices: &Prices, thresholds: &[f64]) -> Result<String, EvaluateError> {
+    let (tuning, held) = plan.campaigns()?;
+    let plans = Plans::embedded();
+    let accounts = Accounts::new();
+    let mut all_cost = 0.0;
+    let mut by: BTreeMap<String, (usize, Floor)> = BTreeMap::new();
+    for (seed, _, campaigns) in plan.jobs(&tuning, &held) {
+        let model = Organic::new(seed, DEFAULT_START, plan.days, plan.daily_sessions, true);
+        let organic_events = organic::generate(&model, &plans, &accounts, seed);
+        for c in campaigns {
+            let attack = attack::generate(c, &model, &plans, &accounts, seed);
+            all_cost += attack
+                .iter()
+                .filter(|e| e.kind == SimKind::Send)
+                .map(|e| prices.price(Some(e.region)))
+                .sum::<f64>();
+            if !matches!(c.shape, Shape::Blending { .. }) {
+                continue;
+            }
+            let mut events = organic_events.clone();
+            events.extend(attack);
+            finish(&mut events);
+            let f = super::bound::floor(&events, prices, thresholds);
+            let row = by.entry(c.variant.clone()).or_default();
+            row.0 += 1;
+            row.1.merge(&f);
+        }
+    }
+    if by.is_empty() {
+        return Err(EvaluateError::Scenario(
+            "no blending campaign among the selected scenarios".into(),
+        ));
+    }
+    let mut out = String::new();
+    let nats: Vec<String> = thresholds.iter().map(|t| format!("{t} nats")).collect();
+    let _ = writeln!(
+        out,
+        "## Blending: what any send-time detector must miss\n\nCost a blending campaign sends before the evidence of its non-conversion reaches the threshold, with the rates known exactly and no noise (a floor; see `src/simulate/bound.rs`). Per country, and pooled over exactly the countries the campaign hits.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| scenario | runs | attack cost | {} | {} |",
+        nats.iter()
+            .map(|n| format!("missed, per country, {n}"))
+            .collect::<Vec<_>>()
+            .join(" | "),
+        nats.iter()
+            .map(|n| format!("missed, pooled, {n}"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let _ = writeln!(
+        out,
+        "|---|---:|---:|{}",
+        "---:|".repeat(2 * thresholds.len())
+    );
+    let mut total = Floor::default();
+    let cells = |f: &Floor| {
+        f.per_country
+            .iter()
+            .chain(&f.pooled)
+            .map(|m| format!("${m:.2} ({:.1}%)", pct(*m, f.cost)))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    let mut runs = 0;
+    for (name, (n, f)) in &by {
+        runs += n;
+        total.merge(f);
+        let _ = writeln!(out, "| {name} | {n} | ${:.2} | {} |", f.cost, cells(f));
+    }
+    let _ = writeln!(
+        out,
+        "| **total** | {runs} | ${:.2} | {} |\n",
+        total.cost,
+        cells(&total)
+    );
+    let allowed = all_cost * (1.0 - TARGET_COST_STOPPED / 100.0);
+    let _ = writeln!(
+        out,
+        "All campaigns of the plan cost ${all_cost:.2}; stopping {TARGET_COST_STOPPED}% of it leaves ${allowed:.2} to miss. Blending alone must miss at least {} per country, or {} pooled.",
+        thresholds
+            .iter()
+            .zip(&total.per_country)
+            .map(|(t, m)| format!("${m:.2} at {t} nats"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        thresholds
+            .iter()
+            .zip(&total.pooled)
+            .map(|(t, m)| format!("${m:.2} at {t}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(out)
 }

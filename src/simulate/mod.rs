@@ -15,8 +15,11 @@
 //! - [`attack`]: the campaign shapes; [`catalog`]: their named variants.
 //! - [`event`]: the output events and their JSONL form.
 //! - [`evaluate`]: runs scenarios × seeds through the engine and tabulates.
+//! - [`bound`]: the floor on what any send-time detector misses of a
+//!   blending campaign (`tollgate detect --floor`).
 
 pub mod attack;
+pub mod bound;
 pub mod catalog;
 pub mod countries;
 pub mod evaluate;

@@ -419,7 +419,7 @@ impl ProbeSchedule {
             return (n % every == 0).then_some(every);
         }
         // Stage s holds `backoff` probes spaced every·2^s apart.
-        let stage_len = |s: u32| every * u64::from(self.backoff) << s;
+        let stage_len = |s: u32| (every * u64::from(self.backoff)) << s;
         let mut start = 0;
         for s in 0..Self::MAX_DOUBLINGS {
             if n <= start + stage_len(s) {
@@ -950,7 +950,7 @@ mod tests {
         assert_eq!(probes(backoff, 30, false), [2, 4, 8, 12, 20, 28]);
         assert_eq!(probes(backoff, 8, true), [2, 4, 6, 8]);
         // After six doublings the interval stays at 64 × every.
-        let start: u64 = (0..6).map(|s| 2 * 2 << s).sum();
+        let start: u64 = (0..6).map(|s| (2 * 2) << s).sum();
         assert_eq!(backoff.interval(start + 128, false), Some(128));
         assert_eq!(backoff.interval(start + 256, false), Some(128));
         assert_eq!(backoff.interval(start + 64, false), None);
