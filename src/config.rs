@@ -42,6 +42,13 @@ pub struct ServeConfig {
     /// Counters shared with the other replicas through Redis (`[shared]`,
     /// see `crate::shared::SharedConfig`); per process when absent.
     pub shared: Option<crate::shared::SharedConfig>,
+    /// History counted into the engine before it listens (`events` JSONL
+    /// with conversions, as `tollgate simulate` writes and `tollgate
+    /// backtest` reads): trusted numbers, learned conversion rates and
+    /// baselines from the first request, after a restart as on a new
+    /// deployment. With `[shared]`, only events older than its `replay`
+    /// are counted: the stream brings the rest.
+    pub warm: Option<PathBuf>,
 }
 
 /// The decision audit log's retention.
@@ -141,6 +148,7 @@ impl Default for ServeConfig {
             limits: Limits::default(),
             audit: Audit::default(),
             shared: None,
+            warm: None,
         }
     }
 }

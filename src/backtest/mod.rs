@@ -9,6 +9,8 @@
 //! - [`replay`]: the engine seam as the live proxy uses it.
 //! - [`summary`], [`decisions`], [`report`]: the three outputs.
 //! - [`prices`]: the per-country price table behind "cost avoided".
+//! - [`warm`]: history counted into a fresh engine before it serves
+//!   (`tollgate serve --warm`, `tollgate backtest --warm`).
 
 pub mod decisions;
 pub mod event;
@@ -20,6 +22,7 @@ pub mod replay;
 pub mod report;
 pub mod summary;
 pub mod time;
+pub mod warm;
 
 use std::io::Write;
 

@@ -34,6 +34,11 @@ pub struct Args {
     /// Route id the sends are scored as.
     #[arg(long, default_value = "twilio.messages")]
     route: String,
+    /// History (`events` JSONL with conversions) counted into the engine
+    /// before the replay, up to the input's first event, as
+    /// `tollgate serve --warm` does before it listens.
+    #[arg(long, value_name = "FILE")]
+    warm: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -69,6 +74,25 @@ fn run_inner(args: &Args) -> anyhow::Result<ExitCode> {
             provider: args.route.split('.').next().unwrap_or("").to_string(),
         },
     };
+    if let Some(path) = &args.warm {
+        let history = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+        // Up to the input's first event: no look-ahead.
+        let start = backtest::read::parse(&input, args.format)
+            .ok()
+            .and_then(|p| p.events.iter().map(|e| e.ts).min())
+            .unwrap_or(crate::clock::Timestamp(i64::MAX));
+        let w = backtest::warm::warm_from(
+            &engine,
+            &classifier,
+            &opts.context,
+            &history,
+            Format::Auto,
+            start,
+        )
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        eprintln!("tollgate backtest: warmed with {w}");
+    }
     let mut writer = match &args.decisions {
         Some(p) => {
             Some(BufWriter::new(std::fs::File::create(p).map_err(|e| {

@@ -79,6 +79,11 @@ pub struct Args {
     /// socket (see the README's benchmark notes).
     #[arg(long, value_name = "N", env = "TOLLGATE_PROXY_THREADS")]
     proxy_threads: Option<std::num::NonZeroUsize>,
+    /// History to count before listening (`events` JSONL with
+    /// conversions): trusted numbers and learned rates from the first
+    /// request.
+    #[arg(long, value_name = "FILE")]
+    warm: Option<PathBuf>,
 }
 
 fn parse_upstream(s: &str) -> Result<(String, String), String> {
@@ -119,6 +124,9 @@ impl Args {
             cfg.upstream_ca = self.upstream_ca;
         }
         cfg.shadow |= self.shadow;
+        if self.warm.is_some() {
+            cfg.warm = self.warm;
+        }
         if let Some(url) = self.redis {
             match &mut cfg.shared {
                 Some(s) => s.redis = url,
@@ -169,6 +177,48 @@ pub fn load(
     Ok((table, policy))
 }
 
+/// Counts the history in `path` into `engine` before anything listens
+/// (see [`crate::backtest::warm`]); with replicas, only what is older than
+/// the stream's replay, which brings the rest.
+async fn warm(
+    engine: &Arc<Engine>,
+    path: &std::path::Path,
+    shared: Option<&crate::shared::SharedConfig>,
+) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let until = match shared {
+        Some(s) => Timestamp::now().plus_seconds(-(s.replay.as_secs() as i64)),
+        None => Timestamp::now(),
+    };
+    let engine = engine.clone();
+    let path_buf = path.to_path_buf();
+    let warmed = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let text = std::fs::read_to_string(&path_buf)
+            .with_context(|| format!("reading the warm history {}", path_buf.display()))?;
+        crate::backtest::warm::warm_from(
+            &engine,
+            &Classifier::embedded(),
+            &crate::backtest::Context::default(),
+            &text,
+            crate::backtest::Format::Auto,
+            until,
+        )
+        .with_context(|| format!("warming from {}", path_buf.display()))
+    })
+    .await
+    .context("the warm start stopped")??;
+    tracing::info!(
+        path = %path.display(),
+        sends = warmed.sends,
+        conversions = warmed.conversions,
+        left_out_recent = warmed.future,
+        malformed = warmed.malformed,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "counted the warm history"
+    );
+    Ok(())
+}
+
 /// Serves until SIGTERM or ctrl-c; the plain proxy listener on the shared
 /// runtime, or on `proxy_threads` threads of their own when set.
 pub async fn serve(
@@ -182,6 +232,9 @@ pub async fn serve(
     let shared = cfg.shared.clone().map(Replication::new).transpose()?;
     let engine =
         Arc::new(Engine::new(policy, cfg.shadow).with_sink(shared.as_ref().map(Replication::sink)));
+    if let Some(path) = &cfg.warm {
+        warm(&engine, path, cfg.shared.as_ref()).await?;
+    }
     let routes = Arc::new(routes);
     let upstream = UpstreamClient::new(&cfg.limits, cfg.upstream_ca.as_deref())?;
     let store = Store::open(&cfg.data_dir)

@@ -351,9 +351,10 @@ impl Engine {
             .record_send(&keys, number, trusted, now, delivery);
     }
 
-    /// Counts a conversion another replica recorded, as
-    /// [`Engine::record_conversion`] does, without handing it to the sink.
-    pub fn count_remote_conversion(&self, number: &Classification, now: Timestamp) {
+    /// Counts a conversion as [`Engine::record_conversion`] does, without
+    /// handing it to the sink: one another replica recorded, or one from
+    /// the history a warm start counts.
+    pub fn count_unscored_conversion(&self, number: &Classification, now: Timestamp) {
         let keys = self.counters.keys(&SendFacts::default(), Some(number));
         self.counters.record_conversion(&keys, now);
     }

@@ -62,7 +62,7 @@ impl Applier {
                 Event::Conversion { number, at } => {
                     if let Ok(n) = E164::from_digits(number) {
                         let c = self.classifier.classify(&n);
-                        self.engine.count_remote_conversion(&c, *at);
+                        self.engine.count_unscored_conversion(&c, *at);
                     }
                 }
             }
