@@ -112,22 +112,11 @@ async fn without_credentials_a_lookup_policy_refuses_to_start() {
     assert!(status.success(), "{err}");
     let dir = TempDir::new("lookup-nocreds");
     let policy = dir.write("policy.toml", policy("open"));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(dir.path().join("data"))
-        .arg("--policy")
-        .arg(&policy)
-        .env_remove("TWILIO_ACCOUNT_SID")
-        .env_remove("TWILIO_AUTH_TOKEN")
-        .output()
-        .unwrap();
+    let out = serve_until_exit(
+        &dir.path().join("data"),
+        &["--policy".as_ref(), policy.as_os_str()],
+        &["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"],
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("TWILIO_ACCOUNT_SID"));
 }

@@ -111,20 +111,11 @@ async fn a_history_that_cannot_warm_stops_the_start_with_the_reason() {
         (no_conversions, "no conversions"),
         (dir.path().join("missing.jsonl"), "reading the warm history"),
     ] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
-            .arg(dir.path().join("data"))
-            .arg("--warm")
-            .arg(&path)
-            .output()
-            .unwrap();
+        let out = serve_until_exit(
+            &dir.path().join("data"),
+            &["--warm".as_ref(), path.as_os_str()],
+            &[],
+        );
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(expected), "{err}");

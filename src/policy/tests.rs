@@ -747,22 +747,34 @@ fn held_sends_are_attempts_not_unconverted_deliveries() {
     assert_eq!(total, 40);
 }
 
+/// The policy of the probe tests: NG held while its last 2 hours convert
+/// under 30%, with `probes` (the `[conversion]` probe settings).
+fn probed_ng(probes: &str) -> Engine {
+    engine(&format!(
+        "{QUIET}[conversion]\nlearned_min_sends = 200\n{probes}\n[[conversion.rules]]\nkey = \"country\"\nwindow = \"2h\"\ngrace = \"10m\"\nmin_sends = 20\nbelow = 0.3\nweight = 60\n"
+    ))
+}
+
+/// A day of NG converting at a half (a learned rate), then an hour in which
+/// it stops converting: held once 20 matured sends show it. Returns the
+/// time just after.
+fn hold_ng(e: &Engine) -> Timestamp {
+    let mut next = 0;
+    for h in 0..24 {
+        ng_hour(e, &mut next, T0.plus_seconds(h * 3600), 40, 20);
+    }
+    ng_hour(e, &mut next, T0.plus_seconds(24 * 3600), 40, 0);
+    T0.plus_seconds(25 * 3600 + 300)
+}
+
 #[test]
 fn probes_nobody_answers_grow_rarer_and_answered_ones_do_not() {
-    let policy = format!(
-        "{QUIET}[conversion]\nlearned_min_sends = 200\nprobe_every = 2\nprobe_backoff = 2\n[[conversion.rules]]\nkey = \"country\"\nwindow = \"2h\"\ngrace = \"10m\"\nmin_sends = 20\nbelow = 0.3\nweight = 60\n"
-    );
-    // NG held for not converting, as in the test below; then 40 sends a
-    // minute apart, the probes' numbers converting (or not) 40 s later.
-    // Returns the sends that went out: (index, as a probe).
+    // NG held for not converting; then 40 sends a minute apart, the
+    // probes' numbers converting (or not) 40 s later. Returns the sends
+    // that went out: (index, as a probe).
     let run = |answer: bool| {
-        let e = engine(&policy);
-        let mut next = 0;
-        for h in 0..24 {
-            ng_hour(&e, &mut next, T0.plus_seconds(h * 3600), 40, 20);
-        }
-        ng_hour(&e, &mut next, T0.plus_seconds(24 * 3600), 40, 0);
-        let at = T0.plus_seconds(25 * 3600 + 300);
+        let e = probed_ng("probe_every = 2\nprobe_backoff = 2");
+        let at = hold_ng(&e);
         let mut out = Vec::new();
         for i in 0..40u32 {
             let c = mobile(&format!("2349{i:09}"));
@@ -799,17 +811,8 @@ fn probes_nobody_answers_grow_rarer_and_answered_ones_do_not() {
 
 #[test]
 fn one_held_send_in_n_to_a_country_goes_out_as_a_probe_never_to_a_range() {
-    let e = engine(&format!(
-        "{QUIET}[conversion]\nlearned_min_sends = 200\nprobe_every = 10\n[[conversion.rules]]\nkey = \"country\"\nwindow = \"2h\"\ngrace = \"10m\"\nmin_sends = 20\nbelow = 0.3\nweight = 60\n"
-    ));
-    let mut next = 0;
-    // A day of NG converting at a half: a learned rate.
-    for h in 0..24 {
-        ng_hour(&e, &mut next, T0.plus_seconds(h * 3600), 40, 20);
-    }
-    // Then NG stops converting: held once 20 matured sends show it.
-    ng_hour(&e, &mut next, T0.plus_seconds(24 * 3600), 40, 0);
-    let at = T0.plus_seconds(25 * 3600 + 300);
+    let e = probed_ng("probe_every = 10");
+    let at = hold_ng(&e);
     let mut probes = Vec::new();
     for i in 0..40u32 {
         let d = decide(

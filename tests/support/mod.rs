@@ -279,6 +279,31 @@ impl Builder {
     }
 }
 
+/// Runs `tollgate serve` on ephemeral ports with its data in `data` and
+/// `extra` arguments, without the `unset` environment variables, until it
+/// exits: for start-up refusals.
+pub fn serve_until_exit(
+    data: &Path,
+    extra: &[&std::ffi::OsStr],
+    unset: &[&str],
+) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"));
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--data-dir",
+    ])
+    .arg(data)
+    .args(extra);
+    for v in unset {
+        cmd.env_remove(v);
+    }
+    cmd.output().unwrap()
+}
+
 /// A running `tollgate serve`. Killed on drop.
 pub struct Tollgate {
     child: Child,
