@@ -552,30 +552,42 @@ fn the_blending_floor_grows_with_the_threshold_and_counts_every_campaign_cost() 
         ..Plan::default()
     };
     let md = evaluate::floors(&plan, &Prices::embedded().unwrap(), &[1.0, 7.0]).unwrap();
-    let row = md
-        .lines()
-        .find(|l| l.starts_with("| blending/double |"))
-        .unwrap_or_else(|| panic!("{md}"));
-    // | name | runs | cost | per country 1, 7 | pooled 1, 7 |
-    let dollars: Vec<f64> = row
-        .split('|')
-        .filter_map(|c| c.trim().strip_prefix('$'))
-        .map(|c| c.split(' ').next().unwrap().parse().unwrap())
-        .collect();
-    let [cost, c1, c7, p1, p7] = dollars[..] else {
-        panic!("{row}")
+    let dollars = |line: &str| -> Vec<f64> {
+        line.split('|')
+            .filter_map(|c| c.trim().strip_prefix('$'))
+            .map(|c| c.split(' ').next().unwrap().parse().unwrap())
+            .collect()
     };
-    assert!(cost > 0.0, "{row}");
-    assert!(0.0 < c1 && c1 <= c7 && c7 < cost, "{row}");
-    assert!(p1 <= c1 && p1 <= p7 && p7 <= c7, "{row}");
+    let row = |start: &str| {
+        md.lines()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no {start}: {md}"))
+    };
+    // | name | runs | cost | missed at 1 | missed at 7 |
+    let [cost, c1, c7] = dollars(row("| blending/double |"))[..] else {
+        panic!("{md}")
+    };
+    assert!(cost > 0.0 && 0.0 < c1 && c1 <= c7 && c7 < cost, "{md}");
+    // | threshold | per country | pooled | alarms | alarms |
+    let [t1, p1] = dollars(row("| 1 nats |"))[..] else {
+        panic!("{md}")
+    };
+    let [t7, p7] = dollars(row("| 7 nats |"))[..] else {
+        panic!("{md}")
+    };
+    assert_eq!(
+        (t1, t7),
+        (c1, c7),
+        "one blending scenario: its row is the total"
+    );
+    assert!(p1 <= c1 && p1 <= p7 && p7 <= c7, "{md}");
     // The burst is not blending but its cost is part of what 97% is of.
-    let total_line = md.lines().find(|l| l.starts_with("All campaigns")).unwrap();
-    let all: f64 = total_line
+    let all: f64 = row("All campaigns")
         .split('$')
         .nth(1)
         .and_then(|s| s.split(';').next())
         .unwrap()
         .parse()
         .unwrap();
-    assert!(all > cost + 100.0, "{total_line}");
+    assert!(all > cost + 100.0, "{md}");
 }

@@ -29,6 +29,10 @@ use crate::number::Region;
 
 const HOUR_MS: i64 = 3_600_000;
 
+/// The alternative the no-attack CUSUM tests: the default policy's drift
+/// ratio.
+pub const NULL_RATIO: f64 = 0.85;
+
 /// A campaign's cost and what the floors say it must lose.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Floor {
@@ -184,6 +188,152 @@ pub fn floor(events: &[SimEvent], prices: &Prices, thresholds: &[f64]) -> Floor 
     }
 }
 
+/// False alarms with no attack: how often a CUSUM of the new-number
+/// slice ("converts at `ratio` × its rate" against "at its rate", hour by
+/// hour, the rate known exactly) crosses each threshold, for one country
+/// at a time (the highest of `countries`) and for the sum over them (a
+/// detector that pools the countries a campaign might hit).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NullAlarms {
+    /// Hours watched (the first day is left out: no one is trusted yet).
+    pub hours: u64,
+    /// Per threshold: times the highest single country's CUSUM crossed it.
+    pub single: Vec<u64>,
+    /// Per threshold: times the sum over `countries` crossed it.
+    pub pooled: Vec<u64>,
+    /// Per threshold: hours the highest single country and the sum spent
+    /// at or above it.
+    pub single_hours: Vec<u64>,
+    pub pooled_hours: Vec<u64>,
+    /// The sum's mean level with no attack (nats).
+    pub pooled_mean: f64,
+}
+
+impl NullAlarms {
+    pub fn merge(&mut self, o: &NullAlarms) {
+        let mean = |a: f64, ha: u64, b: f64, hb: u64| {
+            if ha + hb == 0 {
+                0.0
+            } else {
+                (a * ha as f64 + b * hb as f64) / (ha + hb) as f64
+            }
+        };
+        self.pooled_mean = mean(self.pooled_mean, self.hours, o.pooled_mean, o.hours);
+        self.hours += o.hours;
+        for (a, b) in [
+            (&mut self.single, &o.single),
+            (&mut self.pooled, &o.pooled),
+            (&mut self.single_hours, &o.single_hours),
+            (&mut self.pooled_hours, &o.pooled_hours),
+        ] {
+            a.resize(a.len().max(b.len()), 0);
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += y;
+            }
+        }
+    }
+}
+
+/// [`NullAlarms`] of organic traffic (ordered), for `countries`.
+pub fn null_alarms(
+    events: &[SimEvent],
+    countries: &[Region],
+    ratio: f64,
+    thresholds: &[f64],
+) -> NullAlarms {
+    let mut trusted: HashMap<Arc<str>, ()> = HashMap::new();
+    let mut last: HashMap<Arc<str>, i64> = HashMap::new();
+    // Per country and hour: new-number sends, and the conversions of the
+    // numbers sent to in that hour.
+    let mut hours: HashMap<Region, BTreeMap<i64, (u32, u32)>> = HashMap::new();
+    for e in events.iter().filter(|e| countries.contains(&e.region)) {
+        if trusted.contains_key(&e.to) {
+            continue;
+        }
+        match e.kind {
+            SimKind::Send => {
+                let h = e.ts.millis().div_euclid(HOUR_MS);
+                last.insert(e.to.clone(), h);
+                hours.entry(e.region).or_default().entry(h).or_default().0 += 1;
+            }
+            SimKind::Conversion => {
+                trusted.insert(e.to.clone(), ());
+                if let Some(h) = last.remove(&e.to) {
+                    hours.entry(e.region).or_default().entry(h).or_default().1 += 1;
+                }
+            }
+        }
+    }
+    let Some(first) = events
+        .first()
+        .map(|e| e.ts.millis().div_euclid(HOUR_MS) + 24)
+    else {
+        return NullAlarms::default();
+    };
+    let last_hour = events
+        .last()
+        .map_or(first, |e| e.ts.millis().div_euclid(HOUR_MS));
+    let rates: Vec<(f64, &BTreeMap<i64, (u32, u32)>)> = hours
+        .values()
+        .filter_map(|by| {
+            let (n, k) = by.values().fold((0u64, 0u64), |(n, k), (a, b)| {
+                (n + u64::from(*a), k + u64::from(*b))
+            });
+            (n > 0 && k > 0).then(|| (k as f64 / n as f64, by))
+        })
+        .collect();
+    let mut cusum = vec![0.0f64; rates.len()];
+    let mut out = NullAlarms {
+        single: vec![0; thresholds.len()],
+        pooled: vec![0; thresholds.len()],
+        single_hours: vec![0; thresholds.len()],
+        pooled_hours: vec![0; thresholds.len()],
+        ..NullAlarms::default()
+    };
+    let (mut single_on, mut pooled_on) =
+        (vec![false; thresholds.len()], vec![false; thresholds.len()]);
+    let mut level = 0.0;
+    for h in first..last_hour {
+        for ((p, by), s) in rates.iter().zip(cusum.iter_mut()) {
+            let (n, k) = by.get(&h).copied().unwrap_or_default();
+            let q = (ratio * p).clamp(1e-6, 1.0 - 1e-6);
+            let step = f64::from(k) * (q / p).ln()
+                + f64::from(n - k.min(n)) * ((1.0 - q) / (1.0 - p)).ln();
+            *s = (*s + step).max(0.0);
+        }
+        let single = cusum.iter().copied().fold(0.0, f64::max);
+        let pooled: f64 = cusum.iter().sum();
+        level += pooled;
+        out.hours += 1;
+        for (i, th) in thresholds.iter().enumerate() {
+            for (value, on, count, hours) in [
+                (
+                    single,
+                    &mut single_on[i],
+                    &mut out.single[i],
+                    &mut out.single_hours[i],
+                ),
+                (
+                    pooled,
+                    &mut pooled_on[i],
+                    &mut out.pooled[i],
+                    &mut out.pooled_hours[i],
+                ),
+            ] {
+                if value >= *th && !*on {
+                    *count += 1;
+                }
+                *on = value >= *th;
+                *hours += u64::from(*on);
+            }
+        }
+    }
+    if out.hours > 0 {
+        out.pooled_mean = level / out.hours as f64;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,6 +379,39 @@ mod tests {
         }
         out.sort_by_key(SimEvent::order_key);
         out
+    }
+
+    #[test]
+    fn the_no_attack_cusum_alarms_once_for_a_stretch_converting_less() {
+        // 20 new numbers an hour converting 15 (the country's rate, 3 in
+        // 4), except hours 30-35, which convert 10: about 2.1 nats an hour
+        // against 0.85 x the rate, over 7 nats within four hours.
+        let mut events = Vec::new();
+        for h in 0..60i64 {
+            let converting = if (30..36).contains(&h) { 10 } else { 15 };
+            for i in 0..20 {
+                let to = format!("+23480{h:04}{i:04}");
+                events.push(event(h * 60 + i, SimKind::Send, &to, false));
+                if i < converting {
+                    events.push(event(h * 60 + i + 1, SimKind::Conversion, &to, false));
+                }
+            }
+        }
+        events.sort_by_key(SimEvent::order_key);
+        let ng = [Region::parse("NG").expect("NG")];
+        let a = null_alarms(&events, &ng, 0.85, &[7.0, 100.0]);
+        // Hours 24..59 watched (the first day is left out).
+        assert_eq!(a.hours, 35);
+        assert_eq!(a.single, [1, 0]);
+        assert_eq!(a.single, a.pooled, "one country: the sum is the country");
+        assert!((3..=8).contains(&a.single_hours[0]), "{a:?}");
+        // Steady traffic alone never alarms.
+        let steady: Vec<SimEvent> = events
+            .iter()
+            .filter(|e| !(30 * 60..36 * 60 + 30).contains(&(e.ts.millis() / 60_000)))
+            .cloned()
+            .collect();
+        assert_eq!(null_alarms(&steady, &ng, 0.85, &[7.0]).single, [0]);
     }
 
     #[test]

@@ -15,7 +15,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use super::attack::{self, Campaign, Shape};
-use super::bound::Floor;
+use super::bound::{floor, null_alarms, Floor, NullAlarms, NULL_RATIO};
+use super::countries::SERVED_HIGH_COST;
 use super::event::{SimEvent, SimKind};
 use super::organic::{self, Accounts, Organic};
 use super::plans::Plans;
@@ -517,16 +518,29 @@ pub fn markdown(plan: &Plan, runs: &[RunResult], notes: &[SeedNotes], policy: &s
 
 /// The evidence floor of every blending campaign in the plan (see
 /// [`super::bound`]) at each of `thresholds` (nats), against the cost of
-/// all the plan's campaigns, as Markdown. No engine runs.
+/// all the plan's campaigns, and how often the same evidence crosses each
+/// threshold with no attack, as Markdown. No engine runs.
 pub fn floors(plan: &Plan, prices: &Prices, thresholds: &[f64]) -> Result<String, EvaluateError> {
     let (tuning, held) = plan.campaigns()?;
     let plans = Plans::embedded();
     let accounts = Accounts::new();
+    let targets: Vec<Region> = SERVED_HIGH_COST
+        .iter()
+        .filter_map(|c| Region::parse(c))
+        .collect();
     let mut all_cost = 0.0;
     let mut by: BTreeMap<String, (usize, Floor)> = BTreeMap::new();
+    let mut null = NullAlarms::default();
     for (seed, _, campaigns) in plan.jobs(&tuning, &held) {
         let model = Organic::new(seed, DEFAULT_START, plan.days, plan.daily_sessions, true);
-        let organic_events = organic::generate(&model, &plans, &accounts, seed);
+        let mut organic_events = organic::generate(&model, &plans, &accounts, seed);
+        finish(&mut organic_events);
+        null.merge(&null_alarms(
+            &organic_events,
+            &targets,
+            NULL_RATIO,
+            thresholds,
+        ));
         for c in campaigns {
             let attack = attack::generate(c, &model, &plans, &accounts, seed);
             all_cost += attack
@@ -540,7 +554,7 @@ pub fn floors(plan: &Plan, prices: &Prices, thresholds: &[f64]) -> Result<String
             let mut events = organic_events.clone();
             events.extend(attack);
             finish(&mut events);
-            let f = super::bound::floor(&events, prices, thresholds);
+            let f = floor(&events, prices, thresholds);
             let row = by.entry(c.variant.clone()).or_default();
             row.0 += 1;
             row.1.merge(&f);
@@ -552,65 +566,65 @@ pub fn floors(plan: &Plan, prices: &Prices, thresholds: &[f64]) -> Result<String
         ));
     }
     let mut out = String::new();
-    let nats: Vec<String> = thresholds.iter().map(|t| format!("{t} nats")).collect();
+    let money = |m: f64, of: f64| format!("${m:.2} ({:.1}%)", pct(m, of));
     let _ = writeln!(
         out,
-        "## Blending: what any send-time detector must miss\n\nCost a blending campaign sends before the evidence of its non-conversion reaches the threshold, with the rates known exactly and no noise (a floor; see `src/simulate/bound.rs`). Per country, and pooled over exactly the countries the campaign hits.\n"
+        "## Blending: what any send-time detector must miss\n\nCost a blending campaign sends before the evidence of its non-conversion (its countries' new numbers converting less) reaches the threshold, with the rates known exactly and no noise: a floor (`src/simulate/bound.rs`).\n"
     );
     let _ = writeln!(
         out,
-        "| scenario | runs | attack cost | {} | {} |",
-        nats.iter()
-            .map(|n| format!("missed, per country, {n}"))
-            .collect::<Vec<_>>()
-            .join(" | "),
-        nats.iter()
-            .map(|n| format!("missed, pooled, {n}"))
-            .collect::<Vec<_>>()
-            .join(" | ")
-    );
-    let _ = writeln!(
-        out,
-        "|---|---:|---:|{}",
-        "---:|".repeat(2 * thresholds.len())
-    );
-    let mut total = Floor::default();
-    let cells = |f: &Floor| {
-        f.per_country
+        "| scenario | runs | attack cost | {} |",
+        thresholds
             .iter()
-            .chain(&f.pooled)
-            .map(|m| format!("${m:.2} ({:.1}%)", pct(*m, f.cost)))
+            .map(|t| format!("missed at {t} nats"))
             .collect::<Vec<_>>()
             .join(" | ")
-    };
+    );
+    let _ = writeln!(out, "|---|---:|---:|{}", "---:|".repeat(thresholds.len()));
+    let mut total = Floor::default();
     let mut runs = 0;
     for (name, (n, f)) in &by {
         runs += n;
         total.merge(f);
-        let _ = writeln!(out, "| {name} | {n} | ${:.2} | {} |", f.cost, cells(f));
+        let cells: Vec<String> = f.per_country.iter().map(|m| money(*m, f.cost)).collect();
+        let _ = writeln!(
+            out,
+            "| {name} | {n} | ${:.2} | {} |",
+            f.cost,
+            cells.join(" | ")
+        );
     }
-    let _ = writeln!(
-        out,
-        "| **total** | {runs} | ${:.2} | {} |\n",
-        total.cost,
-        cells(&total)
-    );
     let allowed = all_cost * (1.0 - TARGET_COST_STOPPED / 100.0);
     let _ = writeln!(
         out,
-        "All campaigns of the plan cost ${all_cost:.2}; stopping {TARGET_COST_STOPPED}% of it leaves ${allowed:.2} to miss. Blending alone must miss at least {} per country, or {} pooled.",
-        thresholds
-            .iter()
-            .zip(&total.per_country)
-            .map(|(t, m)| format!("${m:.2} at {t} nats"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        thresholds
-            .iter()
-            .zip(&total.pooled)
-            .map(|(t, m)| format!("${m:.2} at {t}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        "\nAll campaigns of the plan cost ${all_cost:.2}; stopping {TARGET_COST_STOPPED}% of it leaves ${allowed:.2} to miss.\n\nBy threshold: the blending floor per country, and pooled over exactly the countries each campaign hits (which a detector must guess); then how often the same evidence crosses the threshold with no attack, over {:.1} days of organic traffic (first day of each run left out), for one country at a time and summed over the {} served high-cost countries a campaign might hit (the sum's level with no attack: {:.1} nats).\n",
+        null.hours as f64 / 24.0,
+        targets.len(),
+        null.pooled_mean
     );
+    let _ = writeln!(
+        out,
+        "| threshold | blending missed, per country | pooled | false alarms, one country (hours on) | false alarms, summed (hours on) |"
+    );
+    let _ = writeln!(out, "|---:|---:|---:|---:|---:|");
+    for (i, t) in thresholds.iter().enumerate() {
+        let at = |v: &[f64]| v.get(i).copied().unwrap_or_default();
+        let alarms = |episodes: &[u64], hours: &[u64]| {
+            let on = hours.get(i).copied().unwrap_or_default();
+            format!(
+                "{} ({:.1}%)",
+                episodes.get(i).copied().unwrap_or_default(),
+                pct(on as f64, null.hours as f64)
+            )
+        };
+        let _ = writeln!(
+            out,
+            "| {t} nats | {} | {} | {} | {} |",
+            money(at(&total.per_country), total.cost),
+            money(at(&total.pooled), total.cost),
+            alarms(&null.single, &null.single_hours),
+            alarms(&null.pooled, &null.pooled_hours)
+        );
+    }
     Ok(out)
 }
