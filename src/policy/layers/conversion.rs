@@ -63,11 +63,12 @@ pub struct Config {
     /// Ranges are never probed: a held range costs organic traffic next to
     /// nothing. 0: off.
     pub probe_every: u32,
-    /// Probes grow rarer while a destination stays held: after every
-    /// `probe_backoff` probes within 24 hours the interval doubles (1 in
-    /// 20, then 1 in 40, …, at most 64 times `probe_every`). A destination
-    /// held by mistake is let go by its first probes, which convert; one
-    /// still held after them is being pumped, and each later probe is a
+    /// Probes nobody answers grow rarer: while none of a held
+    /// destination's probes in the last 24 hours has converted, the
+    /// interval doubles after every `probe_backoff` probes (1 in 20, then
+    /// 1 in 40, …, at most 64 times `probe_every`). A destination held by
+    /// mistake is let go by its first probes, which convert; one whose
+    /// probes never convert is being pumped, and each later probe is a
     /// send paid for. 0: never back off.
     pub probe_backoff: u32,
 }
