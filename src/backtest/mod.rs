@@ -80,9 +80,22 @@ pub fn run<S: Scorer + ?Sized>(
     scorer: &S,
     classifier: &Classifier,
     prices: &Prices,
-    mut decisions: Option<&mut dyn Write>,
+    decisions: Option<&mut dyn Write>,
 ) -> Result<Outcome, BacktestError> {
     let parsed = read::parse(input, opts.format)?;
+    run_parsed(parsed, opts, scorer, classifier, prices, decisions)
+}
+
+/// [`run`] on an input already read (`opts.format` is then only the
+/// fallback name of its format).
+pub fn run_parsed<S: Scorer + ?Sized>(
+    parsed: Parsed<'_>,
+    opts: &Options,
+    scorer: &S,
+    classifier: &Classifier,
+    prices: &Prices,
+    mut decisions: Option<&mut dyn Write>,
+) -> Result<Outcome, BacktestError> {
     if opts.strict {
         if let Some(m) = parsed.malformed.first() {
             return Err(BacktestError::Malformed {

@@ -74,13 +74,16 @@ fn run_inner(args: &Args) -> anyhow::Result<ExitCode> {
             provider: args.route.split('.').next().unwrap_or("").to_string(),
         },
     };
+    let parsed = backtest::read::parse(&input, opts.format)?;
     if let Some(path) = &args.warm {
         let history = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
         // Up to the input's first event: no look-ahead.
-        let start = backtest::read::parse(&input, args.format)
-            .ok()
-            .and_then(|p| p.events.iter().map(|e| e.ts).min())
+        let start = parsed
+            .events
+            .iter()
+            .map(|e| e.ts)
+            .min()
             .unwrap_or(crate::clock::Timestamp(i64::MAX));
         let w = backtest::warm::warm_from(
             &engine,
@@ -101,8 +104,8 @@ fn run_inner(args: &Args) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let outcome = backtest::run(
-        &input,
+    let outcome = backtest::run_parsed(
+        parsed,
         &opts,
         &engine,
         &classifier,

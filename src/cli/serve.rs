@@ -182,6 +182,7 @@ pub fn load(
 /// the stream's replay, which brings the rest.
 async fn warm(
     engine: &Arc<Engine>,
+    classifier: &Arc<Classifier>,
     path: &std::path::Path,
     shared: Option<&crate::shared::SharedConfig>,
 ) -> anyhow::Result<()> {
@@ -190,14 +191,14 @@ async fn warm(
         Some(s) => Timestamp::now().plus_seconds(-(s.replay.as_secs() as i64)),
         None => Timestamp::now(),
     };
-    let engine = engine.clone();
+    let (engine, classifier) = (engine.clone(), classifier.clone());
     let path_buf = path.to_path_buf();
     let warmed = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let text = std::fs::read_to_string(&path_buf)
             .with_context(|| format!("reading the warm history {}", path_buf.display()))?;
         crate::backtest::warm::warm_from(
             &engine,
-            &Classifier::embedded(),
+            &classifier,
             &crate::backtest::Context::default(),
             &text,
             crate::backtest::Format::Auto,
@@ -232,8 +233,9 @@ pub async fn serve(
     let shared = cfg.shared.clone().map(Replication::new).transpose()?;
     let engine =
         Arc::new(Engine::new(policy, cfg.shadow).with_sink(shared.as_ref().map(Replication::sink)));
+    let classifier = Arc::new(Classifier::embedded());
     if let Some(path) = &cfg.warm {
-        warm(&engine, path, cfg.shared.as_ref()).await?;
+        warm(&engine, &classifier, path, cfg.shared.as_ref()).await?;
     }
     let routes = Arc::new(routes);
     let upstream = UpstreamClient::new(&cfg.limits, cfg.upstream_ca.as_deref())?;
@@ -243,7 +245,6 @@ pub async fn serve(
         std::env::var("TOLLGATE_DATA_KEY").ok().as_deref(),
         &cfg.data_dir,
     )?;
-    let classifier = Arc::new(Classifier::embedded());
     let hold = Arc::new(
         HoldQueue::new(
             store.clone(),

@@ -2,6 +2,8 @@
 //! them. Layers only read; [`Counters::record_send`] and
 //! [`Counters::record_conversion`] are the only writers, called by the
 //! engine after scoring, so a send never counts towards its own score twice.
+//! The one exception is [`Probes`], whose held sends are counted where a
+//! probe is chosen, in the decision itself.
 
 use std::sync::Mutex;
 
@@ -36,15 +38,61 @@ pub struct Counters {
     pub rates: Mutex<ConversionRates>,
     pub sequences: Sequences,
     pub baselines: Mutex<Baselines>,
-    /// Sends held for not converting, per carrier, country or line type
-    /// (24 × 1 h): every so many goes out as a probe.
-    pub probes: Windows<24>,
+    pub probes: Probes,
+}
+
+/// Probe bookkeeping (see `[conversion] probe_every`): held sends per
+/// carrier, country or line type, the numbers sent as probes, and which
+/// destinations' probes converted, all over 24 hours.
+pub struct Probes {
+    /// Sends held for not converting, per destination (24 × 1 h).
+    held: Windows<24>,
     /// Numbers sent as probes in the last hour or two, so that their
     /// conversion is credited to the probed destinations.
-    pub probed: Windows<2>,
-    /// Conversions of probes per carrier, country and line type (24 × 1 h):
-    /// while a destination's probes convert, they do not back off.
-    pub probe_hits: Windows<24>,
+    sent: Windows<2>,
+    /// Conversions of probes per destination (24 × 1 h).
+    answered: Windows<24>,
+}
+
+impl Probes {
+    fn new() -> Probes {
+        Probes {
+            held: Windows::new(3600, PROBED_KEYS),
+            sent: Windows::new(3600, PROBED_NUMBERS),
+            answered: Windows::new(3600, PROBED_KEYS),
+        }
+    }
+
+    /// Counts one more send held for not converting under `destination`;
+    /// returns how many there were in the last 24 hours, this one included.
+    pub fn hold(&self, destination: Key, now: Timestamp) -> u64 {
+        u64::from(self.held.add(destination, now, 1, 24)) + 1
+    }
+
+    /// Whether a probe to `destination` converted in the last 24 hours.
+    pub fn answered(&self, destination: Key, now: Timestamp) -> bool {
+        self.answered.sum(destination, now, 24) > 0
+    }
+
+    /// Remembers that `number` went out as a probe.
+    pub fn sent(&self, number: Key, now: Timestamp) {
+        self.sent.bump(number, now, 1);
+    }
+
+    /// A conversion: if its number went out as a probe, each of its
+    /// destinations has had its answer.
+    fn converted(&self, keys: &Keys, now: Timestamp) {
+        let Some(number) = keys.number else { return };
+        if self.sent.sum(number, now, 2) == 0 {
+            return;
+        }
+        for d in [keys.carrier, keys.country, keys.line_type]
+            .into_iter()
+            .flatten()
+        {
+            self.answered.bump(d, now, 1);
+        }
+    }
 }
 
 /// What of a send is counted. Every attempt counts for velocity (a refused
@@ -190,9 +238,7 @@ impl Counters {
             sequences: Sequences::new(cap.aggregates),
             baselines: Mutex::new(Baselines::default()),
             rates: Mutex::new(ConversionRates::default()),
-            probes: Windows::new(3600, PROBED_KEYS),
-            probed: Windows::new(3600, PROBED_NUMBERS),
-            probe_hits: Windows::new(3600, PROBED_KEYS),
+            probes: Probes::new(),
         }
     }
 
@@ -342,15 +388,8 @@ impl Counters {
         let fresh = keys.number.is_some() && !self.is_trusted(keys, now);
         if let Some(k) = keys.number {
             self.trusted.bump(k, now, 1);
-            if self.probed.sum(k, now, 2) > 0 {
-                for d in [keys.carrier, keys.country, keys.line_type]
-                    .into_iter()
-                    .flatten()
-                {
-                    self.probe_hits.bump(d, now, 1);
-                }
-            }
         }
+        self.probes.converted(keys, now);
         for k in keys.number_aggregates().into_iter().flatten() {
             self.conversions.bump(k, now, 1);
         }

@@ -20,7 +20,7 @@
 //! evidence pooled over exactly the countries the campaign hits (an oracle
 //! that knows them; lower still).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use super::event::{SimEvent, SimKind};
@@ -47,15 +47,16 @@ pub struct Floor {
 impl Floor {
     pub fn merge(&mut self, o: &Floor) {
         self.cost += o.cost;
-        for (a, b) in [
-            (&mut self.per_country, &o.per_country),
-            (&mut self.pooled, &o.pooled),
-        ] {
-            a.resize(a.len().max(b.len()), 0.0);
-            for (x, y) in a.iter_mut().zip(b) {
-                *x += y;
-            }
-        }
+        add_into(&mut self.per_country, &o.per_country);
+        add_into(&mut self.pooled, &o.pooled);
+    }
+}
+
+/// Adds `b` to `a` element by element (`a` grows to `b`'s length).
+fn add_into<T: Copy + Default + std::ops::AddAssign>(a: &mut Vec<T>, b: &[T]) {
+    a.resize(a.len().max(b.len()), T::default());
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += *y;
     }
 }
 
@@ -67,79 +68,100 @@ fn kl(p: f64, q: f64) -> f64 {
     p * (p / q).ln() + (1.0 - p) * ((1.0 - p) / (1.0 - q)).ln()
 }
 
-/// New-number sends of one country in one hour.
+/// Sends to new numbers (not converted before) of one country in one hour,
+/// and the conversions of the numbers sent to in that hour.
 #[derive(Clone, Copy, Default)]
 struct Hour {
     organic: u32,
+    organic_converted: u32,
     attack: u32,
+    attack_converted: u32,
     attack_cost: f64,
+}
+
+/// One run's new-number slice, per country and hour, read from its
+/// (ordered) events: a number's first conversion is credited to the hour
+/// of its last send, and later sends to it are a returning user's.
+fn new_number_hours(
+    events: &[SimEvent],
+    price: impl Fn(Region) -> f64,
+) -> HashMap<Region, BTreeMap<i64, Hour>> {
+    let mut trusted: HashSet<Arc<str>> = HashSet::new();
+    // The country, hour and side of the last send to each number.
+    let mut last: HashMap<Arc<str>, (Region, i64, bool)> = HashMap::new();
+    let mut hours: HashMap<Region, BTreeMap<i64, Hour>> = HashMap::new();
+    for e in events {
+        if trusted.contains(&e.to) {
+            continue;
+        }
+        match e.kind {
+            SimKind::Send => {
+                let attack = e.label.is_attack();
+                let hour = e.ts.millis().div_euclid(HOUR_MS);
+                last.insert(e.to.clone(), (e.region, hour, attack));
+                let h = hours.entry(e.region).or_default().entry(hour).or_default();
+                if attack {
+                    h.attack += 1;
+                    h.attack_cost += price(e.region);
+                } else {
+                    h.organic += 1;
+                }
+            }
+            SimKind::Conversion => {
+                trusted.insert(e.to.clone());
+                if let Some((region, hour, attack)) = last.remove(&e.to) {
+                    let h = hours.entry(region).or_default().entry(hour).or_default();
+                    if attack {
+                        h.attack_converted += 1;
+                    } else {
+                        h.organic_converted += 1;
+                    }
+                }
+            }
+        }
+    }
+    hours
+}
+
+/// A country's own new-number conversion rate over the run (organic
+/// sends only), if it had any.
+fn own_rate(by_hour: &BTreeMap<i64, Hour>) -> Option<f64> {
+    let (sends, converted) = by_hour.values().fold((0u64, 0u64), |(n, k), h| {
+        (n + u64::from(h.organic), k + u64::from(h.organic_converted))
+    });
+    (sends > 0).then(|| converted as f64 / sends as f64)
 }
 
 /// The floors of one run (organic traffic and one campaign, ordered), at
 /// each of `thresholds` (nats).
 pub fn floor(events: &[SimEvent], prices: &Prices, thresholds: &[f64]) -> Floor {
-    // Numbers that converted: later sends to them are returning users.
-    let mut trusted: HashMap<Arc<str>, ()> = HashMap::new();
-    // Whether the last send to a number not yet trusted was the attack's.
-    let mut last: HashMap<Arc<str>, bool> = HashMap::new();
-    // Per country: organic new-number sends and their conversions.
-    let mut slice: HashMap<Region, (u64, u64)> = HashMap::new();
-    let (mut attack_sends, mut attack_conversions) = (0u64, 0u64);
-    let mut hours: HashMap<Region, BTreeMap<i64, Hour>> = HashMap::new();
-    let mut cost = 0.0;
-    for e in events {
-        match e.kind {
-            SimKind::Conversion => {
-                if trusted.insert(e.to.clone(), ()).is_some() {
-                    continue;
-                }
-                match last.remove(&e.to) {
-                    Some(true) => attack_conversions += 1,
-                    Some(false) => slice.entry(e.region).or_default().1 += 1,
-                    None => {}
-                }
-            }
-            SimKind::Send => {
-                if trusted.contains_key(&e.to) {
-                    continue;
-                }
-                let attack = e.label.is_attack();
-                last.insert(e.to.clone(), attack);
-                let h = hours
-                    .entry(e.region)
-                    .or_default()
-                    .entry(e.ts.millis().div_euclid(HOUR_MS))
-                    .or_default();
-                if attack {
-                    let price = prices.price(Some(e.region));
-                    attack_sends += 1;
-                    cost += price;
-                    h.attack += 1;
-                    h.attack_cost += price;
-                } else {
-                    slice.entry(e.region).or_default().0 += 1;
-                    h.organic += 1;
-                }
-            }
-        }
-    }
+    let hours = new_number_hours(events, |r| prices.price(Some(r)));
+    let (attack_sends, attack_converted, cost) =
+        hours
+            .values()
+            .flat_map(BTreeMap::values)
+            .fold((0u64, 0u64, 0.0), |(n, k, c), h| {
+                (
+                    n + u64::from(h.attack),
+                    k + u64::from(h.attack_converted),
+                    c + h.attack_cost,
+                )
+            });
     let attack_rate = if attack_sends == 0 {
         0.0
     } else {
-        attack_conversions as f64 / attack_sends as f64
+        attack_converted as f64 / attack_sends as f64
     };
     // Each attacked country's hours from the campaign's first send there:
     // (hour, evidence gathered in it, attack cost sent in it).
     let mut attacked: Vec<Vec<(i64, f64, f64)>> = Vec::new();
-    for (region, by_hour) in &hours {
+    for by_hour in hours.values() {
         let Some(first) = by_hour.iter().find(|(_, h)| h.attack > 0).map(|(t, _)| *t) else {
             continue;
         };
-        let (sends, conversions) = slice.get(region).copied().unwrap_or_default();
-        if sends == 0 {
+        let Some(own) = own_rate(by_hour) else {
             continue;
-        }
-        let own = conversions as f64 / sends as f64;
+        };
         attacked.push(
             by_hour
                 .range(first..)
@@ -188,6 +210,42 @@ pub fn floor(events: &[SimEvent], prices: &Prices, thresholds: &[f64]) -> Floor 
     }
 }
 
+/// How often one statistic crossed each threshold, and the hours it spent
+/// at or above it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Alarms {
+    /// Per threshold: times the statistic rose to it.
+    pub crossings: Vec<u64>,
+    /// Per threshold: hours at or above it.
+    pub hours_on: Vec<u64>,
+}
+
+impl Alarms {
+    fn new(thresholds: usize) -> Alarms {
+        Alarms {
+            crossings: vec![0; thresholds],
+            hours_on: vec![0; thresholds],
+        }
+    }
+
+    /// One hour at `value`, after an hour at `before`.
+    fn watch(&mut self, before: f64, value: f64, thresholds: &[f64]) {
+        for (i, th) in thresholds.iter().enumerate() {
+            if value >= *th {
+                self.hours_on[i] += 1;
+                if before < *th {
+                    self.crossings[i] += 1;
+                }
+            }
+        }
+    }
+
+    fn merge(&mut self, o: &Alarms) {
+        add_into(&mut self.crossings, &o.crossings);
+        add_into(&mut self.hours_on, &o.hours_on);
+    }
+}
+
 /// False alarms with no attack: how often a CUSUM of the new-number
 /// slice ("converts at `ratio` × its rate" against "at its rate", hour by
 /// hour, the rate known exactly) crosses each threshold, for one country
@@ -197,39 +255,28 @@ pub fn floor(events: &[SimEvent], prices: &Prices, thresholds: &[f64]) -> Floor 
 pub struct NullAlarms {
     /// Hours watched (the first day is left out: no one is trusted yet).
     pub hours: u64,
-    /// Per threshold: times the highest single country's CUSUM crossed it.
-    pub single: Vec<u64>,
-    /// Per threshold: times the sum over `countries` crossed it.
-    pub pooled: Vec<u64>,
-    /// Per threshold: hours the highest single country and the sum spent
-    /// at or above it.
-    pub single_hours: Vec<u64>,
-    pub pooled_hours: Vec<u64>,
-    /// The sum's mean level with no attack (nats).
-    pub pooled_mean: f64,
+    /// The highest single country's CUSUM.
+    pub single: Alarms,
+    /// The sum over `countries`.
+    pub pooled: Alarms,
+    /// The sum's level added up over the hours watched (nats × hours).
+    pub pooled_level: f64,
 }
 
 impl NullAlarms {
     pub fn merge(&mut self, o: &NullAlarms) {
-        let mean = |a: f64, ha: u64, b: f64, hb: u64| {
-            if ha + hb == 0 {
-                0.0
-            } else {
-                (a * ha as f64 + b * hb as f64) / (ha + hb) as f64
-            }
-        };
-        self.pooled_mean = mean(self.pooled_mean, self.hours, o.pooled_mean, o.hours);
         self.hours += o.hours;
-        for (a, b) in [
-            (&mut self.single, &o.single),
-            (&mut self.pooled, &o.pooled),
-            (&mut self.single_hours, &o.single_hours),
-            (&mut self.pooled_hours, &o.pooled_hours),
-        ] {
-            a.resize(a.len().max(b.len()), 0);
-            for (x, y) in a.iter_mut().zip(b) {
-                *x += y;
-            }
+        self.single.merge(&o.single);
+        self.pooled.merge(&o.pooled);
+        self.pooled_level += o.pooled_level;
+    }
+
+    /// The sum's mean level with no attack (nats).
+    pub fn pooled_mean(&self) -> f64 {
+        if self.hours == 0 {
+            0.0
+        } else {
+            self.pooled_level / self.hours as f64
         }
     }
 }
@@ -241,61 +288,30 @@ pub fn null_alarms(
     ratio: f64,
     thresholds: &[f64],
 ) -> NullAlarms {
-    let mut trusted: HashMap<Arc<str>, ()> = HashMap::new();
-    let mut last: HashMap<Arc<str>, i64> = HashMap::new();
-    // Per country and hour: new-number sends, and the conversions of the
-    // numbers sent to in that hour.
-    let mut hours: HashMap<Region, BTreeMap<i64, (u32, u32)>> = HashMap::new();
-    for e in events.iter().filter(|e| countries.contains(&e.region)) {
-        if trusted.contains_key(&e.to) {
-            continue;
-        }
-        match e.kind {
-            SimKind::Send => {
-                let h = e.ts.millis().div_euclid(HOUR_MS);
-                last.insert(e.to.clone(), h);
-                hours.entry(e.region).or_default().entry(h).or_default().0 += 1;
-            }
-            SimKind::Conversion => {
-                trusted.insert(e.to.clone(), ());
-                if let Some(h) = last.remove(&e.to) {
-                    hours.entry(e.region).or_default().entry(h).or_default().1 += 1;
-                }
-            }
-        }
-    }
-    let Some(first) = events
-        .first()
-        .map(|e| e.ts.millis().div_euclid(HOUR_MS) + 24)
-    else {
+    let (Some(first), Some(last)) = (events.first(), events.last()) else {
         return NullAlarms::default();
     };
-    let last_hour = events
-        .last()
-        .map_or(first, |e| e.ts.millis().div_euclid(HOUR_MS));
-    let rates: Vec<(f64, &BTreeMap<i64, (u32, u32)>)> = hours
-        .values()
-        .filter_map(|by| {
-            let (n, k) = by.values().fold((0u64, 0u64), |(n, k), (a, b)| {
-                (n + u64::from(*a), k + u64::from(*b))
-            });
-            (n > 0 && k > 0).then(|| (k as f64 / n as f64, by))
-        })
+    let first = first.ts.millis().div_euclid(HOUR_MS) + 24;
+    let last = last.ts.millis().div_euclid(HOUR_MS);
+    let hours = new_number_hours(events, |_| 0.0);
+    let watched: Vec<(f64, &BTreeMap<i64, Hour>)> = hours
+        .iter()
+        .filter(|(region, _)| countries.contains(region))
+        .filter_map(|(_, by)| own_rate(by).filter(|&p| p > 0.0).map(|p| (p, by)))
         .collect();
-    let mut cusum = vec![0.0f64; rates.len()];
+    let mut cusum = vec![0.0f64; watched.len()];
     let mut out = NullAlarms {
-        single: vec![0; thresholds.len()],
-        pooled: vec![0; thresholds.len()],
-        single_hours: vec![0; thresholds.len()],
-        pooled_hours: vec![0; thresholds.len()],
+        single: Alarms::new(thresholds.len()),
+        pooled: Alarms::new(thresholds.len()),
         ..NullAlarms::default()
     };
-    let (mut single_on, mut pooled_on) =
-        (vec![false; thresholds.len()], vec![false; thresholds.len()]);
-    let mut level = 0.0;
-    for h in first..last_hour {
-        for ((p, by), s) in rates.iter().zip(cusum.iter_mut()) {
-            let (n, k) = by.get(&h).copied().unwrap_or_default();
+    // Nothing is on before the first hour.
+    let (mut single_before, mut pooled_before) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
+    for h in first..last {
+        for ((p, by), s) in watched.iter().zip(cusum.iter_mut()) {
+            let (n, k) = by
+                .get(&h)
+                .map_or((0, 0), |h| (h.organic, h.organic_converted));
             let q = (ratio * p).clamp(1e-6, 1.0 - 1e-6);
             let step = f64::from(k) * (q / p).ln()
                 + f64::from(n - k.min(n)) * ((1.0 - q) / (1.0 - p)).ln();
@@ -303,33 +319,11 @@ pub fn null_alarms(
         }
         let single = cusum.iter().copied().fold(0.0, f64::max);
         let pooled: f64 = cusum.iter().sum();
-        level += pooled;
+        out.single.watch(single_before, single, thresholds);
+        out.pooled.watch(pooled_before, pooled, thresholds);
+        (single_before, pooled_before) = (single, pooled);
+        out.pooled_level += pooled;
         out.hours += 1;
-        for (i, th) in thresholds.iter().enumerate() {
-            for (value, on, count, hours) in [
-                (
-                    single,
-                    &mut single_on[i],
-                    &mut out.single[i],
-                    &mut out.single_hours[i],
-                ),
-                (
-                    pooled,
-                    &mut pooled_on[i],
-                    &mut out.pooled[i],
-                    &mut out.pooled_hours[i],
-                ),
-            ] {
-                if value >= *th && !*on {
-                    *count += 1;
-                }
-                *on = value >= *th;
-                *hours += u64::from(*on);
-            }
-        }
-    }
-    if out.hours > 0 {
-        out.pooled_mean = level / out.hours as f64;
     }
     out
 }
@@ -402,16 +396,19 @@ mod tests {
         let a = null_alarms(&events, &ng, 0.85, &[7.0, 100.0]);
         // Hours 24..59 watched (the first day is left out).
         assert_eq!(a.hours, 35);
-        assert_eq!(a.single, [1, 0]);
+        assert_eq!(a.single.crossings, [1, 0]);
         assert_eq!(a.single, a.pooled, "one country: the sum is the country");
-        assert!((3..=8).contains(&a.single_hours[0]), "{a:?}");
+        assert!((3..=8).contains(&a.single.hours_on[0]), "{a:?}");
         // Steady traffic alone never alarms.
         let steady: Vec<SimEvent> = events
             .iter()
             .filter(|e| !(30 * 60..36 * 60 + 30).contains(&(e.ts.millis() / 60_000)))
             .cloned()
             .collect();
-        assert_eq!(null_alarms(&steady, &ng, 0.85, &[7.0]).single, [0]);
+        assert_eq!(
+            null_alarms(&steady, &ng, 0.85, &[7.0]).single.crossings,
+            [0]
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use super::attack::{self, Campaign, Shape};
-use super::bound::{floor, null_alarms, Floor, NullAlarms, NULL_RATIO};
+use super::bound::{floor, null_alarms, Alarms, Floor, NullAlarms, NULL_RATIO};
 use super::countries::SERVED_HIGH_COST;
 use super::event::{SimEvent, SimKind};
 use super::organic::{self, Accounts, Organic};
@@ -85,6 +85,14 @@ impl Plan {
             )));
         }
         Ok((tuning, held))
+    }
+
+    /// One seed's organic traffic model and its events (unordered), with
+    /// the run's surprises.
+    fn organic(&self, seed: u64, plans: &Plans, accounts: &Accounts) -> (Organic, Vec<SimEvent>) {
+        let model = Organic::new(seed, DEFAULT_START, self.days, self.daily_sessions, true);
+        let events = organic::generate(&model, plans, accounts, seed);
+        (model, events)
     }
 
     /// (seed, held out, campaigns) for each run of organic traffic. A set
@@ -234,8 +242,7 @@ fn run_seed(
     prices: &Prices,
 ) -> Result<(Vec<RunResult>, SeedNotes), SourceError> {
     let accounts = Accounts::new();
-    let model = Organic::new(seed, DEFAULT_START, plan.days, plan.daily_sessions, true);
-    let organic_events = organic::generate(&model, plans, &accounts, seed);
+    let (model, organic_events) = plan.organic(seed, plans, &accounts);
     let classifier = Classifier::embedded();
     let mut out = Vec::new();
     let mut variants: Vec<Option<&Campaign>> = vec![None];
@@ -532,8 +539,7 @@ pub fn floors(plan: &Plan, prices: &Prices, thresholds: &[f64]) -> Result<String
     let mut by: BTreeMap<String, (usize, Floor)> = BTreeMap::new();
     let mut null = NullAlarms::default();
     for (seed, _, campaigns) in plan.jobs(&tuning, &held) {
-        let model = Organic::new(seed, DEFAULT_START, plan.days, plan.daily_sessions, true);
-        let mut organic_events = organic::generate(&model, &plans, &accounts, seed);
+        let (model, mut organic_events) = plan.organic(seed, &plans, &accounts);
         finish(&mut organic_events);
         null.merge(&null_alarms(
             &organic_events,
@@ -600,7 +606,7 @@ pub fn floors(plan: &Plan, prices: &Prices, thresholds: &[f64]) -> Result<String
         "\nAll campaigns of the plan cost ${all_cost:.2}; stopping {TARGET_COST_STOPPED}% of it leaves ${allowed:.2} to miss.\n\nBy threshold: the blending floor per country, and pooled over exactly the countries each campaign hits (which a detector must guess); then how often the same evidence crosses the threshold with no attack, over {:.1} days of organic traffic (first day of each run left out), for one country at a time and summed over the {} served high-cost countries a campaign might hit (the sum's level with no attack: {:.1} nats).\n",
         null.hours as f64 / 24.0,
         targets.len(),
-        null.pooled_mean
+        null.pooled_mean()
     );
     let _ = writeln!(
         out,
@@ -609,11 +615,11 @@ pub fn floors(plan: &Plan, prices: &Prices, thresholds: &[f64]) -> Result<String
     let _ = writeln!(out, "|---:|---:|---:|---:|---:|");
     for (i, t) in thresholds.iter().enumerate() {
         let at = |v: &[f64]| v.get(i).copied().unwrap_or_default();
-        let alarms = |episodes: &[u64], hours: &[u64]| {
-            let on = hours.get(i).copied().unwrap_or_default();
+        let alarms = |a: &Alarms| {
+            let on = a.hours_on.get(i).copied().unwrap_or_default();
             format!(
                 "{} ({:.1}%)",
-                episodes.get(i).copied().unwrap_or_default(),
+                a.crossings.get(i).copied().unwrap_or_default(),
                 pct(on as f64, null.hours as f64)
             )
         };
@@ -622,8 +628,8 @@ pub fn floors(plan: &Plan, prices: &Prices, thresholds: &[f64]) -> Result<String
             "| {t} nats | {} | {} | {} | {} |",
             money(at(&total.per_country), total.cost),
             money(at(&total.pooled), total.cost),
-            alarms(&null.single, &null.single_hours),
-            alarms(&null.pooled, &null.pooled_hours)
+            alarms(&null.single),
+            alarms(&null.pooled)
         );
     }
     Ok(out)

@@ -419,17 +419,15 @@ impl ProbeSchedule {
         if self.backoff == 0 || answered {
             return (n % every == 0).then_some(every);
         }
-        // Stage s holds `backoff` probes spaced every·2^s apart.
+        // Stage s holds `backoff` probes spaced every·2^s apart; the last
+        // stage runs on.
         let stage_len = |s: u32| (every * u64::from(self.backoff)) << s;
-        let mut start = 0;
-        for s in 0..Self::MAX_DOUBLINGS {
-            if n <= start + stage_len(s) {
-                let gap = every << s;
-                return ((n - start) % gap == 0).then_some(gap);
-            }
-            start += stage_len(s);
+        let (mut stage, mut start) = (0, 0);
+        while stage < Self::MAX_DOUBLINGS && n > start + stage_len(stage) {
+            start += stage_len(stage);
+            stage += 1;
         }
-        let gap = every << Self::MAX_DOUBLINGS;
+        let gap = every << stage;
         ((n - start) % gap == 0).then_some(gap)
     }
 }
@@ -503,11 +501,12 @@ impl ConversionLayer {
             }
             _ => return None,
         };
-        let held_sends = u64::from(counters.probes.add(key, now, 1, 24)) + 1;
-        let answered = counters.probe_hits.sum(key, now, 24) > 0;
-        let every = self.probes.interval(held_sends, answered)?;
+        let held_sends = counters.probes.hold(key, now);
+        let every = self
+            .probes
+            .interval(held_sends, counters.probes.answered(key, now))?;
         if let Some(number) = keys.number {
-            counters.probed.bump(number, now, 1);
+            counters.probes.sent(number, now);
         }
         Some(Reason {
             code: "conversion.probe",
