@@ -55,6 +55,7 @@ pub mod route;
 pub mod server;
 pub mod shared;
 pub mod simulate;
+pub mod source;
 pub mod state;
 pub mod store;
 pub mod telemetry;

@@ -33,6 +33,7 @@ use http::header::HOST;
 use http::uri::{Authority, Scheme};
 use http::{HeaderValue, Request, Response, Uri};
 use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper::body::{Body, Frame, SizeHint};
 use hyper::client::conn::{http1, http2};
@@ -46,6 +47,13 @@ use crate::config::Limits;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The body type tollgate sends and answers with.
 pub type ProxyBody = BoxBody<Bytes, BoxError>;
+
+/// A complete body.
+pub fn full(bytes: impl Into<Bytes>) -> ProxyBody {
+    Full::new(bytes.into())
+        .map_err(|never| -> BoxError { match never {} })
+        .boxed()
+}
 
 /// Why an upstream call failed. The pipeline answers 502 or 504.
 #[derive(Debug, thiserror::Error)]
@@ -587,9 +595,7 @@ mod tests {
     }
 
     async fn get(c: &UpstreamClient, url: &str) -> String {
-        let req = Request::get(url)
-            .body(crate::pipeline::full(Bytes::new()))
-            .unwrap();
+        let req = Request::get(url).body(full(Bytes::new())).unwrap();
         let resp = c.send(req).await.unwrap();
         let body = resp.into_body().collect().await.unwrap().to_bytes();
         String::from_utf8(body.to_vec()).unwrap()
@@ -637,7 +643,7 @@ mod tests {
         let up = upstream(Some((&ck, vec![b"http/1.1".to_vec()]))).await;
         let c = client(None);
         let req = Request::get(format!("https://localhost:{}/", up.addr.port()))
-            .body(crate::pipeline::full(Bytes::new()))
+            .body(full(Bytes::new()))
             .unwrap();
         match c.send(req).await {
             Err(UpstreamError::Unavailable(e)) => assert!(e.contains("tls"), "{e}"),
@@ -650,9 +656,7 @@ mod tests {
         let up = upstream(None).await;
         let c = client(None);
         let url = format!("http://{}/", up.addr);
-        let req = Request::get(&url)
-            .body(crate::pipeline::full(Bytes::new()))
-            .unwrap();
+        let req = Request::get(&url).body(full(Bytes::new())).unwrap();
         drop(c.send(req).await.unwrap());
         let got = get(&c, &url).await;
         assert!(got.ends_with(" 2 /"), "{got}");

@@ -23,10 +23,9 @@ use crate::dialect::{json_response, neutral_error};
 use crate::hold::HoldQueue;
 use crate::metrics::Metrics;
 use crate::number::Classifier;
-use crate::pipeline::full;
 use crate::policy::Engine;
 use crate::store::{AuditLog, HeldRow, Store};
-use crate::upstream::ProxyBody;
+use crate::upstream::{full, ProxyBody};
 
 pub struct AdminConfig {
     pub token: Option<String>,

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::config::SourceError;
 use crate::number::Region;
+use crate::source::SourceError;
 
 /// The table shipped with tollgate, compiled in.
 pub const EMBEDDED_PRICES: &str = include_str!("../../policies/prices.toml");

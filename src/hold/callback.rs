@@ -66,7 +66,7 @@ pub async fn deliver(
     let mut req = Request::post(uri)
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(header::USER_AGENT, "TwilioProxy/1.1")
-        .body(crate::pipeline::full(body))
+        .body(crate::upstream::full(body))
         .map_err(|e| e.to_string())?;
     if dialect == DialectKind::TwilioMessage {
         if let Some(token) = auth_token(s) {

@@ -444,7 +444,7 @@ fn rebuild(s: &Sealed, uri: &http::Uri) -> Result<Request<crate::upstream::Proxy
             .decode(v)
             .map_err(|e| HoldError::Corrupt(e.to_string()))
     };
-    let mut req = Request::new(crate::pipeline::full(d(&s.body)?));
+    let mut req = Request::new(crate::upstream::full(d(&s.body)?));
     *req.method_mut() = s
         .method
         .parse()

@@ -180,7 +180,7 @@ impl Lookup {
         let req: Request<ProxyBody> = Request::get(url)
             .header(header::AUTHORIZATION, &self.auth)
             .header(header::ACCEPT, "application/json")
-            .body(crate::pipeline::full(Bytes::new()))
+            .body(crate::upstream::full(Bytes::new()))
             .map_err(|e| e.to_string())?;
         let resp = self.client.send(req).await.map_err(|e| e.to_string())?;
         let status = resp.status();

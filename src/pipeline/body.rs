@@ -5,12 +5,12 @@ use std::task::Poll;
 
 use bytes::Bytes;
 use http::{HeaderMap, Response, StatusCode};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 
 use crate::config::Limits;
 use crate::dialect::neutral_error;
-use crate::upstream::{BoxError, ProxyBody};
+use crate::upstream::{full, ProxyBody};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -91,13 +91,6 @@ pub fn rewritten(mut parts: http::response::Parts, body: Bytes) -> Response<Prox
         http::HeaderValue::from(body.len()),
     );
     Response::from_parts(parts, full(body))
-}
-
-/// A complete body.
-pub fn full(bytes: impl Into<Bytes>) -> ProxyBody {
-    Full::new(bytes.into())
-        .map_err(|never| -> BoxError { match never {} })
-        .boxed()
 }
 
 pub fn bytes_response(resp: Response<Bytes>) -> Response<ProxyBody> {

@@ -71,7 +71,7 @@ pub async fn handle(
             );
         }
     }
-    Response::from_parts(resp_parts, super::full(answer))
+    Response::from_parts(resp_parts, crate::upstream::full(answer))
 }
 
 fn is_conversion(route: &FeedbackRoute, request: Option<&Body>, answer: Option<&Body>) -> bool {

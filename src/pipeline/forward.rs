@@ -243,7 +243,7 @@ pub async fn buffered(
     parts: Parts,
     body: Bytes,
 ) -> Response<ProxyBody> {
-    forward(p, upstream, parts, super::full(body)).await
+    forward(p, upstream, parts, crate::upstream::full(body)).await
 }
 
 /// A buffered request whose answer is also read whole (feedback endpoints,
@@ -255,8 +255,8 @@ pub async fn buffered_read(
     body: Bytes,
     limit: usize,
 ) -> Result<(http::response::Parts, Bytes), Response<ProxyBody>> {
-    let req =
-        upstream_request(upstream, parts, super::full(body)).map_err(|e| bad_request_uri(&e))?;
+    let req = upstream_request(upstream, parts, crate::upstream::full(body))
+        .map_err(|e| bad_request_uri(&e))?;
     let resp = p
         .upstream
         .send(req)

@@ -37,8 +37,6 @@ use crate::store::AuditLog;
 use crate::telemetry::DecisionLog;
 use crate::upstream::{ProxyBody, UpstreamClient};
 
-pub use body::full;
-
 /// Everything a request needs, shared by all connections.
 pub struct Pipeline {
     pub routes: Arc<RouteTable>,

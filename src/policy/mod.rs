@@ -23,8 +23,8 @@ pub use config::{HoldPolicy, Mode, OnExpiry, PolicyConfig, Span, Thresholds};
 pub use decision::{Action, Decision, Detail, Reason, RejectClass};
 
 use crate::clock::Timestamp;
-use crate::config::SourceError;
 use crate::number::{Classification, ParseError};
+use crate::source::SourceError;
 use crate::state::KeyHasher;
 pub use counters::Delivery;
 use counters::{Capacity, Counters, Keys};

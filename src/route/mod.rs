@@ -20,7 +20,7 @@ pub use config::{
 };
 pub use template::PathTemplate;
 
-use crate::config::SourceError;
+use crate::source::SourceError;
 
 /// The route files compiled into the binary: `tollgate serve` with no
 /// `--routes` uses these.

@@ -24,9 +24,9 @@ use super::{finish, DEFAULT_START};
 use crate::backtest::replay::{self, Context};
 use crate::backtest::summary::pct;
 use crate::backtest::{Event, Kind, Ordered, Prices};
-use crate::config::SourceError;
 use crate::number::{Classifier, Region};
 use crate::policy::{Action, Engine, Policy};
+use crate::source::SourceError;
 
 /// What to run.
 #[derive(Clone, Debug)]
