@@ -43,7 +43,7 @@ pub struct PolicyConfig {
     pub hold: HoldPolicy,
     /// Optional external number intelligence (Twilio Lookup v2).
     #[serde(default)]
-    pub lookup: crate::lookup::Config,
+    pub lookup: super::lookup::Config,
 }
 
 /// `[hold]` section.

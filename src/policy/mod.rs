@@ -13,6 +13,7 @@ mod config;
 pub mod counters;
 mod decision;
 pub mod layers;
+pub mod lookup;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -52,7 +53,7 @@ pub struct Subject<'a> {
     /// The classification, or why the destination is not a number at all.
     pub number: Result<&'a Classification, &'a ParseError>,
     /// What the optional lookup service said (live traffic only).
-    pub lookup: Option<&'a crate::lookup::Outcome>,
+    pub lookup: Option<&'a lookup::Outcome>,
     /// The number converted in the last 45–90 days (read once per send:
     /// scoring and counting both ask).
     pub trusted: bool,
@@ -61,7 +62,8 @@ pub struct Subject<'a> {
 
 /// Told of every send and conversion the engine counted from its own
 /// traffic (never of remote ones), so they can be replicated to other
-/// replicas (see [`crate::shared`]). Called on the hot path: must not block.
+/// replicas (the `shared` adapter implements it). Called on the hot path:
+/// must not block.
 pub trait CountSink: Send + Sync {
     fn sent(
         &self,
@@ -79,7 +81,7 @@ pub struct Policy {
     pub mode: Mode,
     pub thresholds: Thresholds,
     pub hold: HoldPolicy,
-    pub lookup: crate::lookup::Config,
+    pub lookup: lookup::Config,
     lists: layers::lists::Lists,
     number: layers::number::NumberLayer,
     geo: layers::geo::GeoLayer,
@@ -286,7 +288,7 @@ impl Engine {
         &self,
         send: &SendFacts<'_>,
         number: Result<&Classification, &ParseError>,
-        lookup: Option<&crate::lookup::Outcome>,
+        lookup: Option<&lookup::Outcome>,
         now: Timestamp,
     ) -> Decision {
         let keys = self.counters.keys(send, number.ok());
