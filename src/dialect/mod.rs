@@ -6,16 +6,16 @@
 //! data in the route files, so a provider that reuses a dialect is a new
 //! route file only.
 
+mod answers;
 mod held;
 mod shapes;
 
+pub use answers::{Answer, Answers};
 pub use held::HeldContext;
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use serde::Deserialize;
-
-use crate::route::{Answer, Answers};
 
 /// The families of answer shapes tollgate can write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -15,9 +15,11 @@ use std::sync::Arc;
 use http::{Method, Uri};
 
 pub use config::{
-    Answer, Answers, BodyEncoding, FeedbackEndpoint, PartialPolicy, RouteFile, SendEndpoint,
-    StatusEndpoint,
+    BodyEncoding, FeedbackEndpoint, PartialPolicy, RouteFile, SendEndpoint, StatusEndpoint,
 };
+// The answers' values are part of the route file format but belong to the
+// dialect that shapes them.
+pub use crate::dialect::{Answer, Answers};
 pub use template::PathTemplate;
 
 use crate::source::SourceError;
