@@ -1,5 +1,10 @@
 //! Start-up configuration: an optional TOML file, overridden by flags, with
 //! defaults that run tollgate on its embedded routes and policy.
+//!
+//! The assembler, near the top of the layers: each component's settings
+//! live beside the component (`server::Limits`, `pipeline::BodyLimits`,
+//! `upstream::Timeouts`, `shared::SharedConfig`, `store::Retention`) and
+//! this file only reads the file and hands each its share.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -9,6 +14,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::source::SourceError;
+use crate::{pipeline, server, upstream};
 
 /// `tollgate serve` configuration. Every field has a default; a config file
 /// (`--config`) may set any of them and flags override the file.
@@ -80,7 +86,10 @@ impl Audit {
     }
 }
 
-/// Limits that protect tollgate and the upstream from bad clients.
+/// Limits that protect tollgate and the upstream from bad clients: the
+/// `[limits]` section, handed out in shares to the listeners
+/// ([`Limits::server`]), the pipeline ([`Limits::body`]) and the upstream
+/// client ([`Limits::upstream`]).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
@@ -102,33 +111,55 @@ pub struct Limits {
     pub shutdown_grace_s: u64,
 }
 
+// The defaults are the components' own: this file only spells them in the
+// config file's units.
 impl Default for Limits {
     fn default() -> Self {
+        let server = server::Limits::default();
+        let body = pipeline::BodyLimits::default();
+        let upstream = upstream::Timeouts::default();
         Limits {
-            max_body_bytes: 64 * 1024,
-            header_read_timeout_ms: 10_000,
-            body_read_timeout_ms: 10_000,
-            upstream_connect_timeout_ms: 5_000,
-            upstream_response_timeout_ms: 30_000,
-            upstream_idle_timeout_s: 50,
-            max_connections: 10_000,
-            shutdown_grace_s: 10,
+            max_body_bytes: body.max_body_bytes,
+            header_read_timeout_ms: millis(server.header_read_timeout),
+            body_read_timeout_ms: millis(body.body_read_timeout),
+            upstream_connect_timeout_ms: millis(upstream.connect),
+            upstream_response_timeout_ms: millis(upstream.response),
+            upstream_idle_timeout_s: upstream.idle.as_secs(),
+            max_connections: server.max_connections,
+            shutdown_grace_s: server.shutdown_grace.as_secs(),
         }
     }
 }
 
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 impl Limits {
-    pub fn header_read_timeout(&self) -> Duration {
-        Duration::from_millis(self.header_read_timeout_ms)
+    /// The listeners' share.
+    pub fn server(&self) -> server::Limits {
+        server::Limits {
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            max_connections: self.max_connections,
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_s),
+        }
     }
-    pub fn body_read_timeout(&self) -> Duration {
-        Duration::from_millis(self.body_read_timeout_ms)
+
+    /// The pipeline's share: reading request bodies.
+    pub fn body(&self) -> pipeline::BodyLimits {
+        pipeline::BodyLimits {
+            max_body_bytes: self.max_body_bytes,
+            body_read_timeout: Duration::from_millis(self.body_read_timeout_ms),
+        }
     }
-    pub fn upstream_connect_timeout(&self) -> Duration {
-        Duration::from_millis(self.upstream_connect_timeout_ms)
-    }
-    pub fn upstream_response_timeout(&self) -> Duration {
-        Duration::from_millis(self.upstream_response_timeout_ms)
+
+    /// The upstream client's share.
+    pub fn upstream(&self) -> upstream::Timeouts {
+        upstream::Timeouts {
+            connect: Duration::from_millis(self.upstream_connect_timeout_ms),
+            response: Duration::from_millis(self.upstream_response_timeout_ms),
+            idle: Duration::from_secs(self.upstream_idle_timeout_s),
+        }
     }
 }
 
@@ -174,6 +205,29 @@ mod tests {
         let cfg = ServeConfig::load(path).unwrap_or_else(|e| panic!("{e}"));
         assert!(cfg.shadow);
         assert_eq!(cfg.limits.max_body_bytes, 65536);
+    }
+
+    #[test]
+    fn the_default_limits_are_the_documented_ones() {
+        let l = Limits::default();
+        let spelled = (
+            l.max_body_bytes,
+            l.header_read_timeout_ms,
+            l.body_read_timeout_ms,
+            l.upstream_connect_timeout_ms,
+            l.upstream_response_timeout_ms,
+            l.upstream_idle_timeout_s,
+            l.max_connections,
+            l.shutdown_grace_s,
+        );
+        assert_eq!(
+            spelled,
+            (65536, 10_000, 10_000, 5_000, 30_000, 50, 10_000, 10)
+        );
+        // Each share handed out from the defaults is the component's default.
+        assert_eq!(l.server(), server::Limits::default());
+        assert_eq!(l.body(), pipeline::BodyLimits::default());
+        assert_eq!(l.upstream(), upstream::Timeouts::default());
     }
 
     #[test]

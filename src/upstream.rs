@@ -41,8 +41,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use crate::config::Limits;
-
 /// Any error a proxied body can produce.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The body type tollgate sends and answers with.
@@ -62,6 +60,27 @@ pub enum UpstreamError {
     Timeout(Duration),
     #[error("the upstream could not be reached: {0}")]
     Unavailable(String),
+}
+
+/// The client's time limits (`[limits] upstream_*` in the config file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Time to connect to an upstream.
+    pub connect: Duration,
+    /// Time for an upstream to answer with headers.
+    pub response: Duration,
+    /// Idle pooled connections are closed after this.
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_millis(5_000),
+            response: Duration::from_millis(30_000),
+            idle: Duration::from_secs(50),
+        }
+    }
 }
 
 /// Idle HTTP/1.1 connections kept per upstream, at most. More concurrent
@@ -112,7 +131,7 @@ enum Conn {
 }
 
 impl UpstreamClient {
-    pub fn new(limits: &Limits, extra_ca: Option<&Path>) -> anyhow::Result<UpstreamClient> {
+    pub fn new(timeouts: &Timeouts, extra_ca: Option<&Path>) -> anyhow::Result<UpstreamClient> {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         if let Some(path) = extra_ca {
@@ -136,9 +155,9 @@ impl UpstreamClient {
             inner: Arc::new(Inner {
                 tls: TlsConnector::from(Arc::new(tls)),
                 h1,
-                connect_timeout: limits.upstream_connect_timeout(),
-                response_timeout: limits.upstream_response_timeout(),
-                idle_timeout: Duration::from_secs(limits.upstream_idle_timeout_s),
+                connect_timeout: timeouts.connect,
+                response_timeout: timeouts.response,
+                idle_timeout: timeouts.idle,
                 pools: Mutex::new(Vec::new()),
                 reaping: std::sync::atomic::AtomicBool::new(false),
             }),
@@ -591,7 +610,7 @@ mod tests {
             std::fs::write(&path, ck.cert.pem()).unwrap();
             path
         });
-        UpstreamClient::new(&Limits::default(), path.as_deref()).unwrap()
+        UpstreamClient::new(&Timeouts::default(), path.as_deref()).unwrap()
     }
 
     async fn get(c: &UpstreamClient, url: &str) -> String {

@@ -238,7 +238,7 @@ pub async fn serve(
         warm(&engine, &classifier, path, cfg.shared.as_ref()).await?;
     }
     let routes = Arc::new(routes);
-    let upstream = UpstreamClient::new(&cfg.limits, cfg.upstream_ca.as_deref())?;
+    let upstream = UpstreamClient::new(&cfg.limits.upstream(), cfg.upstream_ca.as_deref())?;
     let store = Store::open(&cfg.data_dir)
         .with_context(|| format!("opening the database in {}", cfg.data_dir.display()))?;
     let sealer = Sealer::load(
@@ -269,7 +269,7 @@ pub async fn serve(
             engine: engine.clone(),
             classifier: classifier.clone(),
             upstream,
-            limits: cfg.limits.clone(),
+            limits: cfg.limits.body(),
             hold: Some(hold.clone()),
             decision_log: decisions.clone(),
             audit: Some(audit.clone()),
@@ -323,7 +323,7 @@ pub async fn serve(
     let mut proxy_pipelines = Vec::with_capacity(proxy_sockets.len());
     for _ in &proxy_sockets {
         proxy_pipelines.push(pipeline_with(UpstreamClient::new(
-            &cfg.limits,
+            &cfg.limits.upstream(),
             cfg.upstream_ca.as_deref(),
         )?));
     }
@@ -360,12 +360,12 @@ pub async fn serve(
         tasks.extend(s.start(applier, stop_rx.clone()));
     }
     if let Some(l) = shared_proxy {
-        tasks.push(tokio::spawn(l.serve(cfg.limits.clone(), stop_rx.clone())));
+        tasks.push(tokio::spawn(l.serve(cfg.limits.server(), stop_rx.clone())));
     }
-    let slots = server::connection_slots(&cfg.limits);
+    let slots = server::connection_slots(&cfg.limits.server());
     let mut proxy_threads = Vec::with_capacity(proxy_sockets.len());
     for (i, (socket, pipeline)) in proxy_sockets.into_iter().zip(proxy_pipelines).enumerate() {
-        let (limits, slots, stop) = (cfg.limits.clone(), slots.clone(), stop_rx.clone());
+        let (limits, slots, stop) = (cfg.limits.server(), slots.clone(), stop_rx.clone());
         let thread = std::thread::Builder::new()
             .name(format!("tollgate-proxy-{i}"))
             .spawn(move || serve_proxy_thread(socket, pipeline, limits, slots, stop))
@@ -373,10 +373,10 @@ pub async fn serve(
         proxy_threads.push(thread);
     }
     if let Some(l) = tls {
-        tasks.push(tokio::spawn(l.serve(cfg.limits.clone(), stop_rx.clone())));
+        tasks.push(tokio::spawn(l.serve(cfg.limits.server(), stop_rx.clone())));
     }
     tasks.push(tokio::spawn(
-        admin_listener.serve(cfg.limits.clone(), stop_rx.clone()),
+        admin_listener.serve(cfg.limits.server(), stop_rx.clone()),
     ));
     admin.ready.store(true, Ordering::Release);
     tracing::info!(shadow = engine.shadow(), "tollgate ready");
@@ -417,7 +417,7 @@ pub async fn serve(
 fn serve_proxy_thread(
     socket: std::net::TcpListener,
     pipeline: Arc<Pipeline>,
-    limits: crate::config::Limits,
+    limits: server::Limits,
     slots: Arc<tokio::sync::Semaphore>,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {

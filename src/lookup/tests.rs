@@ -10,7 +10,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::*;
-use crate::config::Limits;
+use crate::upstream::Timeouts;
 
 const RISKY: &str = r#"{"phone_number":"+2348031234567","valid":true,
   "line_type_intelligence":{"error_code":null,"carrier_name":"X","type":"nonFixedVoip"},
@@ -77,7 +77,7 @@ fn lookup(addr: SocketAddr, f: impl FnOnce(&mut Config)) -> Lookup {
     Lookup::build(
         cfg,
         &format!("http://{addr}"),
-        UpstreamClient::new(&Limits::default(), None).unwrap(),
+        UpstreamClient::new(&Timeouts::default(), None).unwrap(),
     )
     .unwrap()
 }
@@ -179,7 +179,7 @@ fn missing_credentials_are_a_start_up_error() {
     let err = Lookup::build(
         cfg,
         "http://127.0.0.1:9",
-        UpstreamClient::new(&Limits::default(), None).unwrap(),
+        UpstreamClient::new(&Timeouts::default(), None).unwrap(),
     )
     .err()
     .unwrap();

@@ -2,15 +2,34 @@
 
 use std::future::Future;
 use std::task::Poll;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Response, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 
-use crate::config::Limits;
 use crate::dialect::neutral_error;
 use crate::upstream::{full, ProxyBody};
+
+/// Limits on reading a request body (`[limits] max_body_bytes` and
+/// `body_read_timeout_ms` in the config file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimits {
+    /// Largest send body accepted, in bytes (413 in the provider's shape).
+    pub max_body_bytes: usize,
+    /// Time a client has to send a send's whole body.
+    pub body_read_timeout: Duration,
+}
+
+impl Default for BodyLimits {
+    fn default() -> Self {
+        BodyLimits {
+            max_body_bytes: 64 * 1024,
+            body_read_timeout: Duration::from_millis(10_000),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -61,7 +80,7 @@ impl ReadError {
 pub async fn read(
     body: Incoming,
     headers: &HeaderMap,
-    limits: &Limits,
+    limits: &BodyLimits,
 ) -> Result<Bytes, ReadError> {
     let limit = limits.max_body_bytes;
     if declared_len(headers).is_some_and(|n| n > limit as u64) {
@@ -71,7 +90,7 @@ pub async fn read(
     let first = std::future::poll_fn(|cx| Poll::Ready(collect.as_mut().poll(cx))).await;
     let collected = match first {
         Poll::Ready(r) => r,
-        Poll::Pending => match tokio::time::timeout(limits.body_read_timeout(), collect).await {
+        Poll::Pending => match tokio::time::timeout(limits.body_read_timeout, collect).await {
             Err(_) => return Err(ReadError::Timeout),
             Ok(r) => r,
         },

@@ -19,6 +19,8 @@ pub mod forward;
 mod send;
 mod status;
 
+pub use body::BodyLimits;
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -26,7 +28,6 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::clock::Timestamp;
-use crate::config::Limits;
 use crate::dialect::neutral_error;
 use crate::hold::HoldQueue;
 use crate::metrics::Metrics;
@@ -43,7 +44,7 @@ pub struct Pipeline {
     pub engine: Arc<Engine>,
     pub classifier: Arc<Classifier>,
     pub upstream: UpstreamClient,
-    pub limits: Limits,
+    pub limits: BodyLimits,
     /// The review queue; without one (tools, tests) a hold is refused like a
     /// block rather than forwarded unreviewed.
     pub hold: Option<Arc<HoldQueue>>,

@@ -34,8 +34,30 @@ use tokio_rustls::TlsAcceptor;
 
 pub use tls::acceptor as tls_acceptor;
 
-use crate::config::Limits;
 use crate::upstream::ProxyBody;
+
+/// A listener's limits (`[limits]` in the config file): they protect
+/// tollgate from slow and numerous clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Time a client has to send its request headers (and, with TLS, to
+    /// finish the handshake).
+    pub header_read_timeout: Duration,
+    /// Concurrent client connections per listener; more wait to be accepted.
+    pub max_connections: usize,
+    /// Time in-flight requests get to finish on shutdown.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_read_timeout: Duration::from_millis(10_000),
+            max_connections: 10_000,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
 
 /// What a listener serves: a request in, a response out, never an error.
 ///
@@ -100,12 +122,12 @@ impl<H> Listener<H> {
             // write(2) beat a two-part writev.
             .writev(false)
             .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout());
+            .header_read_timeout(limits.header_read_timeout);
         builder
             .http2()
             .timer(TokioTimer::new())
             .keep_alive_interval(Some(Duration::from_secs(30)));
-        let handshake_timeout = limits.header_read_timeout();
+        let handshake_timeout = limits.header_read_timeout;
         loop {
             let permit = tokio::select! {
                 p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
@@ -184,7 +206,7 @@ impl<H> Listener<H> {
         // Stop listening at once: new connections are refused, not left
         // hanging in the backlog while in-flight requests finish.
         drop(self.tcp);
-        let grace = Duration::from_secs(limits.shutdown_grace_s);
+        let grace = limits.shutdown_grace;
         if tokio::time::timeout(grace, graceful.shutdown())
             .await
             .is_err()
