@@ -47,8 +47,7 @@ fn main() {
     // Warm up both paths on a different corpus (tables and allocator hot,
     // counters populated as in a running proxy).
     for (i, s) in corpus::mixed(&classifier, 7, 100_000).iter().enumerate() {
-        if let Ok(num) = classifier.parse(&format!("+{s}"), None) {
-            let c = classifier.classify(&num);
+        if let Ok(c) = classifier.parse_and_classify(&format!("+{s}"), None) {
             let facts = facts(i);
             black_box(engine.decide(&facts, Ok(&c), t0.plus_seconds(i as i64 / 50)));
         }
@@ -58,9 +57,7 @@ fn main() {
     let mut base = Vec::with_capacity(n);
     for s in &numbers {
         let t = Instant::now();
-        let r = classifier
-            .parse(s, None)
-            .map(|num| classifier.classify(&num));
+        let r = classifier.parse_and_classify(s, None);
         black_box(&r);
         base.push(t.elapsed().as_nanos() as u64);
     }
@@ -72,9 +69,7 @@ fn main() {
         let facts = facts(i);
         let now = t0.plus_seconds(2000 + i as i64 / 50);
         let t = Instant::now();
-        let number = classifier
-            .parse(s, None)
-            .map(|num| classifier.classify(&num));
+        let number = classifier.parse_and_classify(s, None);
         let d = engine.decide(&facts, number.as_ref(), now);
         black_box(&d);
         full.push(t.elapsed().as_nanos() as u64);

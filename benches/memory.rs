@@ -41,9 +41,7 @@ fn main() {
             rest % 10u64.pow(13 - p.len() as u32),
             width = 13 - p.len()
         );
-        let number = classifier
-            .parse(&digits, None)
-            .map(|num| classifier.classify(&num));
+        let number = classifier.parse_and_classify(&digits, None);
         let facts = SendFacts {
             route: "twilio.messages",
             provider: "twilio",

@@ -132,7 +132,7 @@ fn organic_numbers_classify_as_mobiles_of_their_country() {
         .filter(|e| !e.label.is_attack())
         .take(5_000)
     {
-        let c = replay::classify(&classifier, &e.to).unwrap();
+        let c = classifier.parse_and_classify(&e.to, None).unwrap();
         assert!(c.valid, "{}", c.masked());
         if let Some(region) = c.region {
             assert_eq!(region, e.region, "{}", c.masked());
@@ -354,7 +354,8 @@ fn summary_cost_math() {
     let prices = Prices::embedded().unwrap();
     let classifier = Classifier::embedded();
     let table_price_b = prices.price(
-        replay::classify(&classifier, "+447700900123")
+        classifier
+            .parse_and_classify("+447700900123", None)
             .unwrap()
             .region,
     );
@@ -417,7 +418,7 @@ fn a_conversion_after_a_stopped_send_is_not_replayed() {
     let facts = SendFacts::default();
     let at = backtest::time::rfc3339("2026-10-01T10:10:00Z").unwrap();
     for (to, trusted) in [("+2348031234567", false), ("+2348031234568", true)] {
-        let c = replay::classify(&classifier, to).unwrap();
+        let c = classifier.parse_and_classify(to, None).unwrap();
         let d = e.peek(&facts, Ok(&c), at);
         assert_eq!(
             d.codes().contains(&"conversion.trusted_number"),
@@ -464,9 +465,7 @@ fn live_loop_and_backtest_give_identical_decisions() {
     // went out.
     let mut unreached = std::collections::HashSet::new();
     for e in &events {
-        let number = classifier
-            .parse(&e.to, None)
-            .map(|n| classifier.classify(&n));
+        let number = classifier.parse_and_classify(&e.to, None);
         match e.kind {
             backtest::Kind::Send => {
                 let facts = replay::send_facts(&ctx, e);

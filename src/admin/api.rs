@@ -297,8 +297,8 @@ async fn conversions(admin: &Admin, req: Request<Incoming>) -> Response<Bytes> {
     let Some(to) = v.get("to").and_then(|t| t.as_str()) else {
         return bad("`to` is required");
     };
-    let number = match admin.classifier.parse(to, None) {
-        Ok(n) => admin.classifier.classify(&n),
+    let number = match admin.classifier.parse_and_classify(to, None) {
+        Ok(c) => c,
         Err(e) => return bad(&format!("`to` is not a phone number: {e}")),
     };
     let now = Timestamp::now();
@@ -316,10 +316,7 @@ fn explain(admin: &Admin, query: &str) -> Response<Bytes> {
     else {
         return bad("`number` is required");
     };
-    let number = admin
-        .classifier
-        .parse(&raw, None)
-        .map(|n| admin.classifier.classify(&n));
+    let number = admin.classifier.parse_and_classify(&raw, None);
     let facts = SendFacts {
         route: "explain",
         provider: "explain",

@@ -86,11 +86,6 @@ pub fn send_facts<'e>(ctx: &'e Context, e: &'e Event<'_>) -> SendFacts<'e> {
     }
 }
 
-/// Parse and classify a destination as the pipeline does.
-pub fn classify(classifier: &Classifier, to: &str) -> Result<Classification, ParseError> {
-    classifier.parse(to, None).map(|n| classifier.classify(&n))
-}
-
 /// What a replay did besides scoring.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -121,7 +116,7 @@ where
     // Numbers whose last send was stopped: few, so the set stays small.
     let mut undelivered: HashSet<Box<str>, ahash::RandomState> = HashSet::default();
     for e in events.events() {
-        let number = classify(classifier, &e.to);
+        let number = classifier.parse_and_classify(&e.to, None);
         match e.kind {
             Kind::Send => {
                 counts.sends += 1;

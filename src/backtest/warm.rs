@@ -13,7 +13,7 @@
 use super::event::Kind;
 use super::order::Ordered;
 use super::read::{self, Format};
-use super::replay::{classify, send_facts, Context};
+use super::replay::{send_facts, Context};
 use super::BacktestError;
 use crate::clock::Timestamp;
 use crate::number::Classifier;
@@ -113,7 +113,7 @@ pub fn warm(
         }
         w.first.get_or_insert(e.ts);
         w.last = Some(e.ts);
-        let number = classify(classifier, &e.to);
+        let number = classifier.parse_and_classify(&e.to, None);
         if number.is_err() {
             w.unparseable += 1;
         }

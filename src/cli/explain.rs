@@ -33,9 +33,7 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     let classifier = Classifier::embedded();
-    let number = classifier
-        .parse(&args.number, None)
-        .map(|n| classifier.classify(&n));
+    let number = classifier.parse_and_classify(&args.number, None);
     match &number {
         Ok(c) => {
             println!("number     +{}", c.number.digits());

@@ -490,9 +490,7 @@ fn held_send<'r>(
         channel: "sms",
         ..SendFacts::default()
     };
-    let number = classifier
-        .parse(&row.to, None)
-        .map(|n| classifier.classify(&n));
+    let number = classifier.parse_and_classify(&row.to, None);
     (facts, number)
 }
 

@@ -354,7 +354,7 @@ fn differential_against_phonenumber_crate() {
 
     for s in &corpus {
         let input = format!("+{s}");
-        let ours = c.parse(&input, None).map(|e| c.classify(&e));
+        let ours = c.parse_and_classify(&input, None);
         let theirs = phonenumber::parse_with(&db, None, &input);
 
         // 1. Ours against the faithful oracle, on our parsed number.

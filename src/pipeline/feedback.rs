@@ -57,8 +57,7 @@ pub async fn handle(
                 });
             let classified = number
                 .as_deref()
-                .and_then(|n| p.classifier.parse(n, None).ok())
-                .map(|n| p.classifier.classify(&n));
+                .and_then(|n| p.classifier.parse_and_classify(n, None).ok());
             if let Some(c) = &classified {
                 p.engine.record_conversion(c, now);
             }

@@ -124,8 +124,7 @@ pub async fn handle(
         }
         let number = p
             .classifier
-            .parse(&destination.address, extracted.region_hint)
-            .map(|n| p.classifier.classify(&n));
+            .parse_and_classify(&destination.address, extracted.region_hint);
         let facts = SendFacts {
             route: &route.id,
             provider: &route.provider,

@@ -25,7 +25,7 @@ fn replica() -> Replica {
 }
 
 fn classify(c: &Classifier, to: &str) -> Classification {
-    c.classify(&c.parse(to, None).unwrap())
+    c.parse_and_classify(to, None).unwrap()
 }
 
 fn facts() -> SendFacts<'static> {
