@@ -5,9 +5,11 @@
 //! is for platforms that already pay for it.
 //!
 //! The pipeline calls [`Lookup::enrich`] (async, bounded by the budget)
-//! before the engine decides; the engine turns the answer into reasons with
-//! [`Lookup::signals`], so backtests (which have no answers) score the rest
-//! of the policy exactly as live traffic does.
+//! before the engine decides; the engine turns the answer into reasons
+//! itself (the `[lookup]` section, [`Outcome`] and their scoring are the
+//! engine's, in `policy::lookup`, re-exported here), so backtests (which
+//! have no answers) score the rest of the policy exactly as live traffic
+//! does.
 
 use std::sync::Arc;
 use std::time::Duration;
