@@ -438,6 +438,8 @@ mod tests {
             detail: String::new().into(),
             weight: 1,
             class: crate::policy::RejectClass::Fraud,
+            scope: crate::policy::Scope::Local,
+            pumping: None,
         };
         for (decision, channel, shadow) in [
             (Decision::allow(), "sms", true),
@@ -447,6 +449,7 @@ mod tests {
                     score: 87,
                     reasons: vec![reason("velocity.range"), reason("geo.tier")],
                     hard: false,
+                    trade: None,
                 },
                 "wh\"at\\s\napp ☎",
                 false,

@@ -15,7 +15,9 @@ const RISKY: &str = r#"{"phone_number":"+447400123456","valid":true,
 
 fn policy(on_error: &str) -> String {
     format!(
-        "{}\n[lookup]\nenabled = true\nbudget_ms = 300\non_error = \"{on_error}\"\n",
+        // A 91% risk to a GB number ($0.052) is worth a stop only where a
+        // user is worth little: the trade is tested on its own.
+        "{}\n[lookup]\nenabled = true\nbudget_ms = 300\non_error = \"{on_error}\"\n[economics]\nuser_value = 0.001\n",
         policy_with_deny(&[], &[], &[])
     )
 }

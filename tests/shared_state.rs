@@ -123,7 +123,14 @@ fn shared_config(redis: &Redis) -> String {
 }
 
 async fn replica(upstream: &FakeUpstream, config: Option<&str>) -> Tollgate {
-    let mut b = Tollgate::builder().all_upstreams(&upstream.url());
+    // The default policy with every stop worth its user: these tests are
+    // about counting across replicas, not about the trade (whose tests
+    // are the engine's).
+    let policy =
+        include_str!("../policies/default.toml").replace("user_value = 1.0", "user_value = 0.0");
+    let mut b = Tollgate::builder()
+        .all_upstreams(&upstream.url())
+        .policy(&policy);
     if let Some(c) = config {
         b = b.config(c);
     }

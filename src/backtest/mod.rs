@@ -16,7 +16,7 @@ pub mod decisions;
 pub mod event;
 mod flat;
 pub mod order;
-pub mod prices;
+pub use crate::policy::prices;
 pub mod read;
 pub mod replay;
 pub mod report;
@@ -26,9 +26,9 @@ pub mod warm;
 
 use std::io::Write;
 
+pub use crate::policy::Prices;
 pub use event::{Event, Kind};
 pub use order::Ordered;
-pub use prices::Prices;
 pub use read::{Format, Malformed, Parsed};
 pub use replay::{Context, Scorer};
 pub use summary::Summary;

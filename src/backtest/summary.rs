@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 use super::event::Event;
-use super::prices::Prices;
 use crate::clock::Timestamp;
 use crate::number::{Classification, ParseError, Region};
+use crate::policy::Prices;
 use crate::policy::{Action, Decision};
 
 /// Counts for one slice of the sends (a country, a label).

@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use crate::backtest::Prices;
 use crate::policy::EMBEDDED_DEFAULT;
-use crate::simulate::evaluate::{self, Plan};
+use crate::simulate::evaluate::{self, Plan, Suite};
+use crate::simulate::verdict;
 
 /// A comma-separated seed list, possibly empty.
 #[derive(Clone, Debug)]
@@ -25,12 +26,24 @@ fn seed_list(s: &str) -> Result<Seeds, String> {
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Seeds of the tuning set (comma-separated; an empty string skips it).
-    #[arg(long, default_value = "1,2,3", value_parser = seed_list)]
-    seeds: Seeds,
-    /// Seeds of the held-out set (comma-separated; an empty string skips it).
-    #[arg(long, default_value = "101,102,103", value_parser = seed_list)]
-    held_out_seeds: Seeds,
+    /// Seeds of the tuning set (comma-separated; an empty string skips it;
+    /// default 1,2,3, or 11,12,13 for the hard suite).
+    #[arg(long, value_parser = seed_list)]
+    seeds: Option<Seeds>,
+    /// Seeds of the held-out set (comma-separated; an empty string skips
+    /// it; default 101,102,103, or 201–204 for the hard suite).
+    #[arg(long, value_parser = seed_list)]
+    held_out_seeds: Option<Seeds>,
+    /// `standard`: one campaign per run; `hard`: bad days (overlapping
+    /// campaigns, blends into small served countries), judged per
+    /// country-day, against the separable cost and by net loss.
+    #[arg(long, value_enum, default_value_t = Suite::Standard)]
+    suite: Suite,
+    /// Also run the whole plan at each of these user values (the
+    /// trade's threshold, `[economics] user_value`; comma-separated) and
+    /// print the trade-off curve.
+    #[arg(long, value_delimiter = ',', value_name = "DOLLARS")]
+    curve: Vec<f64>,
     /// Policy file (default: the embedded `policies/default.toml`).
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
@@ -82,9 +95,11 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let (seeds, held_out_seeds) = args.suite.default_seeds();
     let plan = Plan {
-        seeds: args.seeds.0,
-        held_out_seeds: args.held_out_seeds.0,
+        seeds: args.seeds.map_or(seeds, |s| s.0),
+        held_out_seeds: args.held_out_seeds.map_or(held_out_seeds, |s| s.0),
+        suite: args.suite,
         days: args.days,
         attack_day: args.attack_day,
         daily_sessions: args.daily_sessions,
@@ -107,10 +122,22 @@ pub fn run(args: Args) -> ExitCode {
     }
     match evaluate::evaluate(&plan, Path::new(&origin), &text, &prices) {
         Ok((runs, notes)) => {
-            print!(
-                "{}",
-                evaluate::markdown(&plan, &runs, &notes, &origin.display().to_string())
-            );
+            let report = match plan.suite {
+                Suite::Standard => {
+                    evaluate::markdown(&plan, &runs, &notes, &origin.display().to_string())
+                }
+                Suite::Hard => verdict::markdown(&runs, &plan.seeds, &plan.held_out_seeds),
+            };
+            print!("{report}");
+            if !args.curve.is_empty() {
+                match sweep(&plan, &origin, &text, &prices, &args.curve) {
+                    Ok(curve) => print!("\n{curve}"),
+                    Err(e) => {
+                        eprintln!("tollgate detect: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
             eprintln!(
                 "tollgate detect: {} runs in {:.1} s",
                 runs.len(),
@@ -123,4 +150,29 @@ pub fn run(args: Args) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs the plan once per user value and tabulates the trade-off.
+fn sweep(
+    plan: &Plan,
+    origin: &Path,
+    text: &str,
+    prices: &crate::backtest::Prices,
+    values: &[f64],
+) -> Result<String, String> {
+    let mut table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+    let mut points = Vec::new();
+    for &v in values {
+        let economics = table
+            .entry("economics")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let Some(t) = economics.as_table_mut() {
+            t.insert("user_value".into(), toml::Value::Float(v));
+        }
+        let text = toml::to_string(&table).map_err(|e| e.to_string())?;
+        let (runs, _) =
+            evaluate::evaluate(plan, origin, &text, prices).map_err(|e| e.to_string())?;
+        points.push((v, runs));
+    }
+    Ok(verdict::curve(&points))
 }

@@ -63,5 +63,28 @@ pub fn run(args: Args) -> ExitCode {
     for r in &d.reasons {
         println!("  {:<28} +{:<3} {}", r.code, r.weight, r.detail);
     }
+    match &d.trade {
+        Some(t) => {
+            println!(
+                "pumping    {:.0}% likely: stopping saves {:.0}% × ${:.4} = ${:.4}",
+                t.pumping * 100.0,
+                t.pumping * 100.0,
+                t.price,
+                t.saved
+            );
+            println!(
+                "user cost  {:.0}% a real user: stopping costs ${:.4} ({})",
+                (1.0 - t.pumping) * 100.0,
+                t.user_cost,
+                if t.saved > t.user_cost {
+                    "worth a stop"
+                } else {
+                    "not worth a stop"
+                }
+            );
+        }
+        None if d.hard => println!("trade      none: a hard rule decides"),
+        None => println!("trade      none: no evidence to weigh"),
+    }
     ExitCode::SUCCESS
 }

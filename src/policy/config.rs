@@ -38,6 +38,10 @@ pub struct PolicyConfig {
     /// Learned per-country volume.
     #[serde(default)]
     pub baseline: layers::baseline::Config,
+    /// The trade behind every soft stop and the per-country friction
+    /// budget.
+    #[serde(default)]
+    pub economics: super::economics::Config,
     /// How long sends are held and what happens at the deadline.
     #[serde(default)]
     pub hold: HoldPolicy,

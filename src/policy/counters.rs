@@ -39,6 +39,10 @@ pub struct Counters {
     pub sequences: Sequences,
     pub baselines: Mutex<Baselines>,
     pub probes: Probes,
+    /// Real users the engine expects to have stopped per country, in
+    /// thousandths, over 24 hourly buckets (the friction budget,
+    /// [`super::economics`]).
+    pub friction: Windows<24>,
 }
 
 /// Probe bookkeeping (see `[conversion] probe_every`): held sends per
@@ -239,6 +243,7 @@ impl Counters {
             baselines: Mutex::new(Baselines::default()),
             rates: Mutex::new(ConversionRates::default()),
             probes: Probes::new(),
+            friction: Windows::new(3600, PROBED_KEYS),
         }
     }
 

@@ -77,6 +77,42 @@ pub struct Reason {
     pub weight: u32,
     /// How a block caused by this reason is worded to the platform.
     pub class: RejectClass,
+    /// Whose traffic the evidence is about (see [`Scope`]).
+    pub scope: Scope,
+    /// The layer's estimate of the share of sends matching this evidence
+    /// that are pumping (0–1), where it can make one; `None` for priors
+    /// (risk tiers, line-type risk) that say nothing about this traffic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pumping: Option<f64>,
+}
+
+/// Whose traffic a reason speaks about. Country-wide evidence (deficits,
+/// drift, surges, risk tiers) raises suspicion of the sends inside the
+/// country but never stops them alone: a country is mostly real users,
+/// and only local evidence (the number, its range, its carrier, the
+/// client) tells the pumped sends from theirs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// The number, its range or carrier, its line type, the client.
+    #[default]
+    Local,
+    /// The whole destination country.
+    Country,
+}
+
+/// The economic side of a stop: what stopping this send is expected to
+/// save against what it is expected to cost (see `[economics]`).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Trade {
+    /// Estimated probability that the send is pumping.
+    pub pumping: f64,
+    /// Price of one SMS to the destination (`policies/prices.toml`).
+    pub price: f64,
+    /// `pumping × price`: the pumping cost the stop is expected to save.
+    pub saved: f64,
+    /// `(1 − pumping) × user_value`: the real user it may stop.
+    pub user_cost: f64,
 }
 
 /// The engine's answer for one destination.
@@ -90,6 +126,10 @@ pub struct Decision {
     /// `true` when the action came from a hard rule (lists, invalid number),
     /// not from the score.
     pub hard: bool,
+    /// The trade weighed for a soft stop (absent for allows on no
+    /// evidence and for hard rules).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trade: Option<Trade>,
 }
 
 impl Decision {
@@ -99,6 +139,7 @@ impl Decision {
             score: 0,
             reasons: Vec::new(),
             hard: false,
+            trade: None,
         }
     }
 

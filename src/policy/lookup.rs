@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::{Reason, RejectClass, Span};
+use super::{Reason, RejectClass, Scope, Span};
 
 /// `[lookup]` section of a policy.
 #[derive(Debug, Clone, Deserialize)]
@@ -105,6 +105,8 @@ impl Config {
                         .into(),
                         weight: c.unavailable_weight,
                         class: RejectClass::Fraud,
+                        scope: Scope::Local,
+                        pumping: None,
                     });
                 }
                 return;
@@ -117,6 +119,8 @@ impl Config {
                 detail: "the lookup service reports the number as blocked for SMS pumping".into(),
                 weight: c.number_blocked_weight,
                 class: RejectClass::Fraud,
+                scope: Scope::Local,
+                pumping: Some(0.97),
             });
         }
         if let Some(score) = answer.risk_score {
@@ -136,6 +140,8 @@ impl Config {
                     .into(),
                     weight,
                     class: RejectClass::Fraud,
+                    scope: Scope::Local,
+                    pumping: Some(f64::from(score.min(100)) / 100.0),
                 });
             }
         }
@@ -149,6 +155,8 @@ impl Config {
                 detail: format!("the lookup service reports a {t} line").into(),
                 weight: *w,
                 class: RejectClass::LineType,
+                scope: Scope::Local,
+                pumping: None,
             });
         }
     }

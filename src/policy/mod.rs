@@ -12,8 +12,10 @@
 mod config;
 pub mod counters;
 mod decision;
+pub mod economics;
 pub mod layers;
 pub mod lookup;
+pub mod prices;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -21,7 +23,8 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 pub use config::{HoldPolicy, Mode, OnExpiry, PolicyConfig, Span, Thresholds};
-pub use decision::{Action, Decision, Detail, Reason, RejectClass};
+pub use decision::{Action, Decision, Detail, Reason, RejectClass, Scope, Trade};
+pub use prices::Prices;
 
 use crate::clock::Timestamp;
 use crate::number::{Classification, ParseError};
@@ -89,6 +92,7 @@ pub struct Policy {
     pattern: layers::pattern::PatternLayer,
     conversion: layers::conversion::ConversionLayer,
     baseline: layers::baseline::BaselineLayer,
+    economics: economics::Economics,
 }
 
 impl Policy {
@@ -122,7 +126,23 @@ impl Policy {
                 .baseline
                 .build()
                 .map_err(|m| semantic("[baseline]", m))?,
+            economics: cfg
+                .economics
+                .build(origin.parent())
+                .map_err(|m| semantic("[economics", m))?,
         })
+    }
+
+    /// The value of a real user the trade weighs stops against
+    /// (`[economics] user_value`).
+    pub fn user_value(&self) -> f64 {
+        self.economics.user_value()
+    }
+
+    /// Most of a country's sends its uncertain stops may reach in 24 h
+    /// (`[economics] friction_budget`).
+    pub fn friction_budget(&self) -> f64 {
+        self.economics.friction_budget()
     }
 
     pub fn embedded() -> Result<Policy, SourceError> {
@@ -174,6 +194,7 @@ impl Policy {
                 score: 100,
                 reasons,
                 hard: true,
+                trade: None,
             };
         }
         if self.conversion.trust && s.trusted {
@@ -182,12 +203,15 @@ impl Policy {
                 detail: "this number converted before".into(),
                 weight: 0,
                 class: RejectClass::Fraud,
+                scope: Scope::Local,
+                pumping: None,
             });
             return Decision {
                 action: Action::Allow,
                 score: 0,
                 reasons,
                 hard: false,
+                trade: None,
             };
         }
         if let Some(outcome) = s.lookup {
@@ -198,13 +222,41 @@ impl Policy {
         self.pattern.evaluate(s, keys, counters, &mut reasons);
         self.baseline.evaluate(s, keys, counters, &mut reasons);
         reasons.sort_by(|a, b| b.weight.cmp(&a.weight));
-        let score = reasons.iter().map(|r| r.weight).sum::<u32>().min(100);
-        Decision {
+        let score = self.score(&reasons);
+        let mut d = Decision {
             action: self.thresholds.action(score),
             score,
             reasons,
             hard: false,
+            trade: None,
+        };
+        // Any evidence is weighed (explain and the decision log show both
+        // sides); only a stop can be let go for not being worth it.
+        if score > 0 {
+            let trade = self.economics.trade(s, &d.reasons);
+            self.economics.weigh(&mut d, trade);
         }
+        d
+    }
+
+    /// The score of soft evidence. Country-wide reasons add to local ones
+    /// but alone stay under `hold`: they raise suspicion of the sends in a
+    /// country, and only local evidence says which of them to stop.
+    fn score(&self, reasons: &[Reason]) -> u32 {
+        let sum = |scope: Scope| -> u32 {
+            reasons
+                .iter()
+                .filter(|r| r.scope == scope)
+                .map(|r| r.weight)
+                .sum()
+        };
+        let (local, country) = (sum(Scope::Local), sum(Scope::Country));
+        let score = if local == 0 {
+            country.min(self.thresholds.hold.saturating_sub(1))
+        } else {
+            local + country
+        };
+        score.min(100)
     }
 }
 
@@ -306,6 +358,9 @@ impl Engine {
         let runtime = self.runtime_lists.load();
         let mut decision = policy.decide(&subject, &keys, &self.counters, &runtime);
         policy.probe(&mut decision, &keys, &self.counters, now);
+        policy
+            .economics
+            .budget(&mut decision, &keys, &self.counters, now);
         let delivery = if self.forwards(&decision) {
             Delivery::Sent
         } else {

@@ -47,6 +47,21 @@ pub enum Shape {
     NonMobile { per_min: f64 },
     /// Everything at once.
     Burst { sends: u32, minutes: f64 },
+    /// Blending into `countries` small served countries at once (each at
+    /// most 1.5% of the platform's sessions), at a share of each one's
+    /// volume drawn per seed from `fraction` (low, high); a share of the
+    /// pumped numbers drawn from `resend` is sent again a minute or two
+    /// later, as a real user who did not get the code is. The campaign's
+    /// conversion share is drawn per seed from `convert`, overriding the
+    /// campaign's own.
+    SmallBlend {
+        fraction: (f64, f64),
+        countries: usize,
+        convert: (f64, f64),
+        resend: (f64, f64),
+    },
+    /// Several campaigns in one run, as on a bad day.
+    Overlap(Vec<Campaign>),
 }
 
 impl Shape {
@@ -60,12 +75,14 @@ impl Shape {
             Shape::Distributed { .. } => "distributed",
             Shape::NonMobile { .. } => "non_mobile",
             Shape::Burst { .. } => "burst",
+            Shape::SmallBlend { .. } => "small_blend",
+            Shape::Overlap(_) => "overlap",
         }
     }
 }
 
 /// One campaign of a run.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Campaign {
     /// Variant name, unique within a catalogue (`range_sweep/fast`).
     pub variant: String,
@@ -184,6 +201,64 @@ fn arrivals(rng: &mut Rng, from: i64, to: i64, per_min: f64) -> Vec<i64> {
     out
 }
 
+/// A uniform draw in `(low, high)`.
+fn between(rng: &mut Rng, (lo, hi): (f64, f64)) -> f64 {
+    lo + (hi - lo) * rng.f64()
+}
+
+/// Blended sends into the organic countries `chosen` from `from` to `to`,
+/// at `fraction` of each one's volume, minute by minute on its own curve;
+/// each pumped number is sent again with probability `resend`.
+#[allow(clippy::too_many_arguments)]
+fn blend(
+    rng: &mut Rng,
+    em: &mut Emitter<'_>,
+    organic: &Organic,
+    plans: &Plans,
+    chosen: &[usize],
+    fraction: f64,
+    resend: f64,
+    (from, to): (i64, i64),
+) {
+    let start_m = (from - organic.start.millis()) / MINUTE;
+    let end_m = (to - organic.start.millis()) / MINUTE;
+    for m in start_m..end_m {
+        for &i in chosen {
+            let k = rng.poisson(fraction * organic.base_rate(i, m));
+            let region = organic.countries[i].1;
+            let blocks = plans.blocks(region, Kind::Mobile);
+            for _ in 0..k {
+                let Some(b) = rng.pick(blocks) else { continue };
+                let t = organic.start.millis() + m * MINUTE + rng.below(MINUTE as u64) as i64;
+                let n = b.number(rng);
+                let ip = ip::residential(region, rng);
+                let dev = rng.hex(16);
+                if resend > 0.0 && rng.chance(resend) {
+                    let again = t + rng.range(40_000, 150_000);
+                    em.send(rng, again, n.clone(), region, ip.clone(), dev.clone());
+                }
+                em.send(rng, t, n, region, ip, dev);
+            }
+        }
+    }
+}
+
+/// Up to `n` distinct organic countries among `candidates`.
+fn choose(rng: &mut Rng, candidates: &[usize], n: usize) -> Vec<usize> {
+    let mut chosen: Vec<usize> = Vec::new();
+    for _ in 0..candidates.len() * 3 {
+        if chosen.len() >= n {
+            break;
+        }
+        if let Some(&i) = rng.pick(candidates) {
+            if !chosen.contains(&i) {
+                chosen.push(i);
+            }
+        }
+    }
+    chosen
+}
+
 /// Generates one campaign's events (unordered).
 pub fn generate(
     c: &Campaign,
@@ -278,34 +353,46 @@ pub fn generate(
             let candidates: Vec<usize> = (0..organic.countries.len())
                 .filter(|&i| SERVED_HIGH_COST.contains(&organic.countries[i].0.code))
                 .collect();
-            let mut chosen: Vec<usize> = Vec::new();
-            for _ in 0..candidates.len() * 3 {
-                if chosen.len() >= *countries {
-                    break;
-                }
-                if let Some(&i) = rng.pick(&candidates) {
-                    if !chosen.contains(&i) {
-                        chosen.push(i);
-                    }
-                }
-            }
-            let start_m = (from - organic.start.millis()) / MINUTE;
-            let end_m = (to - organic.start.millis()) / MINUTE;
-            for m in start_m..end_m {
-                for &i in &chosen {
-                    let k = rng.poisson(fraction * organic.base_rate(i, m));
-                    let region = organic.countries[i].1;
-                    let blocks = plans.blocks(region, Kind::Mobile);
-                    for _ in 0..k {
-                        let Some(b) = rng.pick(blocks) else { continue };
-                        let t =
-                            organic.start.millis() + m * MINUTE + rng.below(MINUTE as u64) as i64;
-                        let n = b.number(rng);
-                        let ip = ip::residential(region, rng);
-                        let dev = rng.hex(16);
-                        em.send(rng, t, n, region, ip, dev);
-                    }
-                }
+            let chosen = choose(rng, &candidates, *countries);
+            blend(
+                rng,
+                &mut em,
+                organic,
+                plans,
+                &chosen,
+                *fraction,
+                0.0,
+                (from, to),
+            );
+        }
+        Shape::SmallBlend {
+            fraction,
+            countries,
+            convert,
+            resend,
+        } => {
+            let candidates: Vec<usize> = (0..organic.countries.len())
+                .filter(|&i| organic.countries[i].0.share <= 1.5)
+                .collect();
+            let chosen = choose(rng, &candidates, *countries);
+            let fraction = between(rng, *fraction);
+            let resend = between(rng, *resend);
+            em.convert = between(rng, *convert);
+            blend(
+                rng,
+                &mut em,
+                organic,
+                plans,
+                &chosen,
+                fraction,
+                resend,
+                (from, to),
+            );
+        }
+        Shape::Overlap(parts) => {
+            for part in parts {
+                em.out
+                    .extend(generate(part, organic, plans, accounts, seed));
             }
         }
         Shape::LowAndSlow {

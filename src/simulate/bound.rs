@@ -62,7 +62,7 @@ fn add_into<T: Copy + Default + std::ops::AddAssign>(a: &mut Vec<T>, b: &[T]) {
 
 /// Kullback–Leibler divergence of Bernoulli(`p`) from Bernoulli(`q`): the
 /// expected evidence (nats) one send at rate `p` gives against rate `q`.
-fn kl(p: f64, q: f64) -> f64 {
+pub(super) fn kl(p: f64, q: f64) -> f64 {
     let p = p.clamp(1e-6, 1.0 - 1e-6);
     let q = q.clamp(1e-6, 1.0 - 1e-6);
     p * (p / q).ln() + (1.0 - p) * ((1.0 - p) / (1.0 - q)).ln()
@@ -71,18 +71,18 @@ fn kl(p: f64, q: f64) -> f64 {
 /// Sends to new numbers (not converted before) of one country in one hour,
 /// and the conversions of the numbers sent to in that hour.
 #[derive(Clone, Copy, Default)]
-struct Hour {
-    organic: u32,
-    organic_converted: u32,
-    attack: u32,
-    attack_converted: u32,
-    attack_cost: f64,
+pub(super) struct Hour {
+    pub(super) organic: u32,
+    pub(super) organic_converted: u32,
+    pub(super) attack: u32,
+    pub(super) attack_converted: u32,
+    pub(super) attack_cost: f64,
 }
 
 /// One run's new-number slice, per country and hour, read from its
 /// (ordered) events: a number's first conversion is credited to the hour
 /// of its last send, and later sends to it are a returning user's.
-fn new_number_hours(
+pub(super) fn new_number_hours(
     events: &[SimEvent],
     price: impl Fn(Region) -> f64,
 ) -> HashMap<Region, BTreeMap<i64, Hour>> {
@@ -125,7 +125,7 @@ fn new_number_hours(
 
 /// A country's own new-number conversion rate over the run (organic
 /// sends only), if it had any.
-fn own_rate(by_hour: &BTreeMap<i64, Hour>) -> Option<f64> {
+pub(super) fn own_rate(by_hour: &BTreeMap<i64, Hour>) -> Option<f64> {
     let (sends, converted) = by_hour.values().fold((0u64, 0u64), |(n, k), h| {
         (n + u64::from(h.organic), k + u64::from(h.organic_converted))
     });

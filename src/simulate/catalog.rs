@@ -313,3 +313,126 @@ pub fn select(names: &[&str], attack_day: u32) -> Result<Vec<Campaign>, String> 
     }
     Ok(out)
 }
+
+/// The harder suite (`tollgate detect --suite hard`): bad days, harder
+/// than the world. Several campaigns at once; blends into five to seven
+/// small served countries at 30–60% of their volume, converting 2–5% and
+/// resending like real users, with those figures drawn per seed. Tuning
+/// and held-out variants differ in mix and spread and run on disjoint
+/// seeds.
+pub fn hard(attack_day: u32) -> (Vec<Campaign>, Vec<Campaign>) {
+    use Shape::*;
+    let d = attack_day;
+    let small_blend = |countries| SmallBlend {
+        fraction: (0.3, 0.6),
+        countries,
+        convert: (0.02, 0.05),
+        resend: (0.05, 0.2),
+    };
+    let tuning = vec![
+        campaign("bad_day/small_blend", small_blend(5), d, 30.0, 0.0),
+        campaign(
+            "bad_day/overlap",
+            Overlap(vec![
+                campaign("bad_day/overlap:blend", small_blend(5), d, 30.0, 0.0),
+                campaign(
+                    "bad_day/overlap:rotation",
+                    RangeRotation {
+                        per_min: 8.0,
+                        hop_min: 30.0,
+                        countries: 3,
+                    },
+                    d,
+                    6.0,
+                    0.01,
+                ),
+                campaign(
+                    "bad_day/overlap:trickle",
+                    LowAndSlow {
+                        per_hour: 30.0,
+                        ranges: 150,
+                        countries: 5,
+                    },
+                    d,
+                    36.0,
+                    0.02,
+                ),
+                campaign(
+                    "bad_day/overlap:proxies",
+                    Distributed {
+                        per_min: 4.0,
+                        ranges: 4,
+                    },
+                    d,
+                    8.0,
+                    0.01,
+                ),
+            ]),
+            d,
+            0.0,
+            0.0,
+        ),
+    ];
+    let held = vec![
+        campaign("bad_day/small_blend_wide", small_blend(7), d, 36.0, 0.0),
+        campaign(
+            "bad_day/overlap_heavy",
+            Overlap(vec![
+                campaign("bad_day/heavy:blend", small_blend(6), d, 36.0, 0.0),
+                campaign(
+                    "bad_day/heavy:served",
+                    Blending {
+                        fraction: 1.0,
+                        countries: 2,
+                    },
+                    d,
+                    12.0,
+                    0.03,
+                ),
+                campaign(
+                    "bad_day/heavy:rotation",
+                    RangeRotation {
+                        per_min: 12.0,
+                        hop_min: 15.0,
+                        countries: 4,
+                    },
+                    d,
+                    5.0,
+                    0.02,
+                ),
+                campaign(
+                    "bad_day/heavy:trickle",
+                    LowAndSlow {
+                        per_hour: 50.0,
+                        ranges: 300,
+                        countries: 6,
+                    },
+                    d,
+                    36.0,
+                    0.03,
+                ),
+                campaign(
+                    "bad_day/heavy:non_mobile",
+                    NonMobile { per_min: 1.0 },
+                    d,
+                    12.0,
+                    0.0,
+                ),
+            ]),
+            d,
+            0.0,
+            0.0,
+        ),
+        campaign(
+            "bad_day/two_blends",
+            Overlap(vec![
+                campaign("bad_day/two:small", small_blend(5), d, 30.0, 0.0),
+                campaign("bad_day/two:late", small_blend(5), d + 1, 24.0, 0.0),
+            ]),
+            d,
+            0.0,
+            0.0,
+        ),
+    ];
+    (tuning, held)
+}

@@ -20,6 +20,7 @@ use super::countries::SERVED_HIGH_COST;
 use super::event::{SimEvent, SimKind};
 use super::organic::{self, Accounts, Organic};
 use super::plans::Plans;
+use super::separable::{separable, Terms};
 use super::{finish, DEFAULT_START};
 use crate::backtest::replay::{self, Context};
 use crate::backtest::summary::pct;
@@ -43,6 +44,31 @@ pub struct Plan {
     pub min_country_sends: u64,
     /// Restrict to these variant names or families (empty: all).
     pub only: Vec<String>,
+    /// Which catalogue: the standard variants or the harder bad days.
+    pub suite: Suite,
+}
+
+/// The scenario catalogues `tollgate detect` runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Suite {
+    /// One campaign per run (`catalog::tuning`, `catalog::held_out`).
+    #[default]
+    Standard,
+    /// Bad days: overlapping campaigns, blends into small served countries
+    /// (`catalog::hard`).
+    Hard,
+}
+
+impl Suite {
+    /// The (tuning, held-out) seeds a suite runs on unless told otherwise;
+    /// the hard suite's are disjoint from the standard ones, on which the
+    /// policy was tuned.
+    pub fn default_seeds(self) -> (Vec<u64>, Vec<u64>) {
+        match self {
+            Suite::Standard => (vec![1, 2, 3], vec![101, 102, 103]),
+            Suite::Hard => (vec![11, 12, 13], vec![201, 202, 203, 204]),
+        }
+    }
 }
 
 impl Default for Plan {
@@ -56,6 +82,7 @@ impl Default for Plan {
             threads: 2,
             min_country_sends: 300,
             only: Vec::new(),
+            suite: Suite::Standard,
         }
     }
 }
@@ -76,8 +103,14 @@ impl Plan {
                     .collect()
             }
         };
-        let tuning = pick(super::catalog::tuning(self.attack_day));
-        let held = pick(super::catalog::held_out(self.attack_day));
+        let (tuning, held) = match self.suite {
+            Suite::Standard => (
+                super::catalog::tuning(self.attack_day),
+                super::catalog::held_out(self.attack_day),
+            ),
+            Suite::Hard => super::catalog::hard(self.attack_day),
+        };
+        let (tuning, held) = (pick(tuning), pick(held));
         if tuning.is_empty() && held.is_empty() {
             return Err(EvaluateError::Scenario(format!(
                 "no scenario matches {}",
@@ -152,6 +185,35 @@ pub struct RunResult {
     pub attack: Tally,
     pub organic: Tally,
     pub organic_by_country: HashMap<Region, Tally>,
+    /// The same per country and day of the run.
+    pub organic_by_country_day: HashMap<(Region, u32), Tally>,
+    /// The run's blending cost that no detector can stop while keeping to
+    /// the trade and the friction budget, once the evidence is in (at
+    /// [`FLOOR_NATS`], per country; see [`super::separable`]).
+    pub inseparable: f64,
+    /// The policy's value of a real user (`[economics] user_value`).
+    pub user_value: f64,
+}
+
+/// Evidence threshold of the floor that splits attack cost into separable
+/// and not: the default drift's.
+pub const FLOOR_NATS: f64 = 7.0;
+
+impl RunResult {
+    /// Attack cost that got through plus the users stopped at their value.
+    pub fn net_loss(&self) -> f64 {
+        (self.attack.cost - self.attack.cost_stopped)
+            + self.user_value * self.organic.stopped as f64
+    }
+}
+
+/// The blending parts of a campaign (itself, or the parts of an overlap).
+fn blends(c: &Campaign) -> Vec<&Campaign> {
+    match &c.shape {
+        Shape::Blending { .. } | Shape::SmallBlend { .. } => vec![c],
+        Shape::Overlap(parts) => parts.iter().flat_map(blends).collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// The surprises of one seed, for the footnote.
@@ -253,8 +315,10 @@ fn run_seed(
             events.extend(attack::generate(c, &model, plans, &accounts, seed));
         }
         finish(&mut events);
-        let engine = Engine::new(Policy::build(policy_origin, policy_text)?, false);
-        out.push(score(
+        let policy = Policy::build(policy_origin, policy_text)?;
+        let (user_value, budget) = (policy.user_value(), policy.friction_budget());
+        let engine = Engine::new(policy, false);
+        let mut r = score(
             &engine,
             &classifier,
             &events,
@@ -262,7 +326,27 @@ fn run_seed(
             seed,
             held_out,
             c.map(|c| c.variant.clone()),
-        ));
+        );
+        r.user_value = user_value;
+        if let Some(c) = c.filter(|c| !blends(c).is_empty()) {
+            let mut only_blends = organic_events.clone();
+            for b in blends(c) {
+                only_blends.extend(attack::generate(b, &model, plans, &accounts, seed));
+            }
+            finish(&mut only_blends);
+            let cost: f64 = only_blends
+                .iter()
+                .filter(|e| e.kind == SimKind::Send && e.label.is_attack())
+                .map(|e| prices.price(Some(e.region)))
+                .sum();
+            let terms = Terms {
+                threshold: FLOOR_NATS,
+                user_value,
+                budget,
+            };
+            r.inseparable = cost - separable(&only_blends, prices, terms);
+        }
+        out.push(r);
     }
     Ok((
         out,
@@ -291,7 +375,14 @@ pub fn score(
         attack: Tally::default(),
         organic: Tally::default(),
         organic_by_country: HashMap::new(),
+        organic_by_country_day: HashMap::new(),
+        inseparable: 0.0,
+        user_value: 0.0,
     };
+    // Days of the run, from the midnight before its first event.
+    let start = events
+        .first()
+        .map_or(0, |e| e.ts.millis().div_euclid(86_400_000) * 86_400_000);
     replay::replay(
         engine,
         classifier,
@@ -309,6 +400,11 @@ pub fn score(
                 r.organic.add(stopped, cost);
                 r.organic_by_country
                     .entry(truth.region)
+                    .or_default()
+                    .add(stopped, cost);
+                let day = ((truth.ts.millis() - start) / 86_400_000) as u32;
+                r.organic_by_country_day
+                    .entry((truth.region, day))
                     .or_default()
                     .add(stopped, cost);
             }
@@ -554,11 +650,14 @@ pub fn floors(plan: &Plan, prices: &Prices, thresholds: &[f64]) -> Result<String
                 .filter(|e| e.kind == SimKind::Send)
                 .map(|e| prices.price(Some(e.region)))
                 .sum::<f64>();
-            if !matches!(c.shape, Shape::Blending { .. }) {
+            let parts = blends(c);
+            if parts.is_empty() {
                 continue;
             }
             let mut events = organic_events.clone();
-            events.extend(attack);
+            for b in parts {
+                events.extend(attack::generate(b, &model, &plans, &accounts, seed));
+            }
             finish(&mut events);
             let f = floor(&events, prices, thresholds);
             let row = by.entry(c.variant.clone()).or_default();

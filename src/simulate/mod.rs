@@ -28,6 +28,8 @@ pub mod ip;
 pub mod organic;
 pub mod plans;
 pub mod rng;
+pub mod separable;
+pub mod verdict;
 
 use crate::clock::Timestamp;
 

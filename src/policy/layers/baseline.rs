@@ -16,7 +16,7 @@ use serde::Deserialize;
 use crate::clock::Timestamp;
 use crate::number::Region;
 use crate::policy::counters::{Counters, Keys};
-use crate::policy::{Reason, RejectClass, Subject};
+use crate::policy::{Reason, RejectClass, Scope, Subject};
 
 /// `[baseline]` section.
 #[derive(Debug, Deserialize)]
@@ -105,6 +105,8 @@ impl BaselineLayer {
                 ),
                 weight: (f64::from(self.weight) * (1.0 + scale)).round() as u32,
                 class: RejectClass::Fraud,
+                scope: Scope::Country,
+                pumping: Some(1.0 - 1.0 / ratio.max(1.0)),
             });
         }
     }

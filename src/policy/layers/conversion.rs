@@ -30,7 +30,7 @@ use crate::number::Region;
 use crate::policy::config::Span;
 use crate::policy::counters::{self, Counters, Keys};
 use crate::policy::layers::velocity::human;
-use crate::policy::{Detail, Reason, RejectClass, Subject};
+use crate::policy::{Detail, Reason, RejectClass, Scope, Subject};
 use crate::state::{Key, Kind, Series, SeriesWindows};
 
 /// `[conversion]` section.
@@ -71,6 +71,20 @@ pub struct Config {
     /// probes never convert is being pumped, and each later probe is a
     /// send paid for. 0: never back off.
     pub probe_backoff: u32,
+    /// The conversion rate a destination is expected to have before its
+    /// country has a learned one (new numbers of a served country convert
+    /// at 60–90%). The pumping share of a slice that converts at `rate` is
+    /// `1 − rate / expected`.
+    pub expected_rate: f64,
+    /// Strength of that expectation, in sends: a slice's rate is read as
+    /// `(conversions + prior_sends × expected) / (sends + prior_sends)`, so
+    /// four unanswered sends say "probably pumped" (0.67 with the default
+    /// 2) and forty say "pumped" (0.95).
+    pub prior_sends: f64,
+    /// The same where the country has no learned rate: the platform has
+    /// no users there to speak of, so the expectation that its traffic
+    /// converts is weaker (0.5: two unanswered sends say 0.8).
+    pub unserved_prior_sends: f64,
 }
 
 /// A country (or its new numbers) whose last whole hours are better
@@ -142,6 +156,11 @@ pub struct Rule {
     pub min_sends: u32,
     pub below: f64,
     pub weight: u32,
+    /// The pumping share this rule's evidence stands for, when its sends
+    /// have not all had time to convert (`grace = "0s"`): otherwise it is
+    /// estimated from the rate (see `prior_sends`).
+    #[serde(default)]
+    pub pumping: Option<f64>,
 }
 
 /// A country whose conversion rate over `window` is under `ratio` × its
@@ -205,6 +224,9 @@ impl Default for Config {
             drifts: Vec::new(),
             probe_every: 0,
             probe_backoff: 0,
+            expected_rate: 0.6,
+            prior_sends: 2.0,
+            unserved_prior_sends: 2.0,
         }
     }
 }
@@ -219,6 +241,8 @@ struct Compiled {
     min: u32,
     below: f64,
     weight: u32,
+    scope: Scope,
+    pumping: Option<f64>,
 }
 
 #[derive(Debug)]
@@ -265,6 +289,9 @@ pub struct ConversionLayer {
     deficits: Vec<CompiledDeficit>,
     drifts: Vec<CompiledDrift>,
     probes: ProbeSchedule,
+    expected_rate: f64,
+    prior_sends: f64,
+    unserved_prior_sends: f64,
 }
 
 fn window_and_grace(what: &str, window: Span, grace: Span) -> Result<(u32, u32), String> {
@@ -309,6 +336,17 @@ impl Config {
                     min: r.min_sends.max(1),
                     below: r.below,
                     weight: r.weight,
+                    // A country's rate is a country judgement; ranges,
+                    // carriers and line types are local evidence.
+                    scope: if kind == Kind::Country {
+                        Scope::Country
+                    } else {
+                        Scope::Local
+                    },
+                    pumping: r
+                        .pumping
+                        .map(|p| super::share("conversion.rules: pumping", p))
+                        .transpose()?,
                 })
             })
             .collect::<Result<_, String>>()?;
@@ -392,6 +430,13 @@ impl Config {
                 every: self.probe_every,
                 backoff: self.probe_backoff,
             },
+            expected_rate: super::share("conversion.expected_rate", self.expected_rate)?,
+            prior_sends: if self.prior_sends >= 0.0 && self.unserved_prior_sends >= 0.0 {
+                self.prior_sends
+            } else {
+                return Err("conversion.prior_sends and unserved_prior_sends must be >= 0".into());
+            },
+            unserved_prior_sends: self.unserved_prior_sends,
         })
     }
 }
@@ -433,6 +478,19 @@ impl ProbeSchedule {
 }
 
 impl ConversionLayer {
+    /// The share of a slice's sends that are pumping, from `conversions`
+    /// of `sends` against the `expected` rate (see [`Config::prior_sends`];
+    /// `served`: the country has a learned rate).
+    pub fn pumping_share(&self, conversions: u32, sends: u32, expected: f64, served: bool) -> f64 {
+        let a = if served {
+            self.prior_sends
+        } else {
+            self.unserved_prior_sends
+        };
+        let rate = (f64::from(conversions) + a * expected) / (f64::from(sends) + a);
+        (1.0 - rate / expected).clamp(0.0, 1.0)
+    }
+
     pub fn evaluate(
         &self,
         s: &Subject<'_>,
@@ -441,6 +499,17 @@ impl ConversionLayer {
         out: &mut Vec<Reason>,
     ) {
         let mut read = Histories::new(counters, s.now);
+        // What the destination's sends are expected to convert at: its
+        // country's learned rate for new numbers, once it has one.
+        let learned = keys
+            .region
+            .and_then(|region| {
+                let rates = counters.rates.lock().unwrap_or_else(|p| p.into_inner());
+                rates.learned(region, true)
+            })
+            .filter(|(p0, mass)| *mass >= self.learned_min && *p0 > 0.0);
+        let served = learned.is_some();
+        let expected = learned.map_or(self.expected_rate, |(p0, _)| p0);
         for r in &self.rules {
             let Some(k) = keys.get(r.kind) else { continue };
             let sends = read.matured_sends(k, r.window, r.grace);
@@ -450,6 +519,13 @@ impl ConversionLayer {
             let conversions = read.conversions_within(k, r.window);
             let rate = f64::from(conversions) / f64::from(sends);
             if rate < r.below {
+                let pumping = r
+                    .pumping
+                    .unwrap_or_else(|| self.pumping_share(conversions, sends, expected, served));
+                // A country with real users is judged only with local
+                // evidence; one the platform has no users in (no learned
+                // rate) is a corridor, and its own rate is local evidence.
+                let scope = if served { r.scope } else { Scope::Local };
                 let (name, window, below) = (r.name, r.window, r.below);
                 out.push(Reason {
                     code: r.code,
@@ -461,6 +537,8 @@ impl ConversionLayer {
                     ),
                     weight: r.weight,
                     class: RejectClass::Fraud,
+                    scope,
+                    pumping: Some(pumping),
                 });
             }
         }
@@ -515,6 +593,8 @@ impl ConversionLayer {
             ),
             weight: 0,
             class: RejectClass::Fraud,
+            scope: Scope::Local,
+            pumping: None,
         })
     }
 
@@ -533,9 +613,9 @@ impl ConversionLayer {
         if self.drifts.is_empty() {
             return;
         }
-        let mut best: Option<(u32, Detail)> = None;
+        let mut best: Option<(u32, f64, Detail)> = None;
         for d in &self.drifts {
-            if best.as_ref().is_some_and(|(w, _)| *w >= d.weight) || (d.fresh && !fresh_number) {
+            if best.as_ref().is_some_and(|(w, _, _)| *w >= d.weight) || (d.fresh && !fresh_number) {
                 continue;
             }
             let k = if d.fresh {
@@ -559,10 +639,16 @@ impl ConversionLayer {
                 continue;
             };
             let mut confirmed = String::new();
+            // The hypothesis the evidence supports, unless the recent
+            // stretch measures the shortfall itself.
+            let mut pumping = 1.0 - d.cusum.ratio;
             if let Some((recent, grace, ratio)) = d.recent {
                 let Some((rc, rn)) = read.still_under(k, recent, grace, ratio * p0) else {
                     continue;
                 };
+                if rn > 0 {
+                    pumping = (1.0 - f64::from(rc) / f64::from(rn) / p0).clamp(0.0, 1.0);
+                }
                 confirmed = if rn == 0 {
                     format!(
                         "; nothing went out in the last {} to say otherwise",
@@ -575,18 +661,21 @@ impl ConversionLayer {
             let what = if d.fresh { "new numbers of " } else { "" };
             best = Some((
                 d.weight,
+                pumping,
                 crate::detail!(
                     "sends to {what}{region} have converted under their usual {:.0}% for the last {hours} h (evidence {llr:.1}){confirmed}",
                     p0 * 100.0,
                 ),
             ));
         }
-        if let Some((weight, detail)) = best {
+        if let Some((weight, pumping, detail)) = best {
             out.push(Reason {
                 code: "conversion.country_drift",
                 detail,
                 weight,
                 class: RejectClass::Fraud,
+                scope: Scope::Country,
+                pumping: Some(pumping),
             });
         }
     }
@@ -609,9 +698,9 @@ impl ConversionLayer {
             let rates = counters.rates.lock().unwrap_or_else(|p| p.into_inner());
             (rates.learned(region, false), rates.learned(region, true))
         };
-        let mut best: Option<(u32, Detail)> = None;
+        let mut best: Option<(u32, f64, Detail)> = None;
         for d in &self.deficits {
-            if best.as_ref().is_some_and(|(w, _)| *w >= d.weight) {
+            if best.as_ref().is_some_and(|(w, _, _)| *w >= d.weight) {
                 continue;
             }
             let (k, learned, what) = if d.fresh {
@@ -650,6 +739,7 @@ impl ConversionLayer {
             let window = d.window;
             best = Some((
                 d.weight,
+                (1.0 - rate / p0).clamp(0.0, 1.0),
                 crate::detail!(
                     "{c} of {n} sends to {what}{region} in the last {} converted ({:.0}%), against its usual {:.0}% ({z:.1}σ below)",
                     human(window),
@@ -658,12 +748,14 @@ impl ConversionLayer {
                 ),
             ));
         }
-        if let Some((weight, detail)) = best {
+        if let Some((weight, pumping, detail)) = best {
             out.push(Reason {
                 code: "conversion.country_deficit",
                 detail,
                 weight,
                 class: RejectClass::Fraud,
+                scope: Scope::Country,
+                pumping: Some(pumping),
             });
         }
     }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::number::Region;
 use crate::policy::counters::{Counters, Keys};
-use crate::policy::{Reason, RejectClass, Subject};
+use crate::policy::{Reason, RejectClass, Scope, Subject};
 
 /// `[geo]` section.
 #[derive(Debug, Default, Deserialize)]
@@ -100,6 +100,8 @@ impl GeoLayer {
                 detail: crate::detail!("{region} is not among the permitted countries"),
                 weight: 100,
                 class: RejectClass::Geo,
+                scope: Scope::Local,
+                pumping: None,
             });
             return true;
         }
@@ -111,6 +113,8 @@ impl GeoLayer {
                     detail: crate::detail!("{region} is in the `{name}` risk tier"),
                     weight: *w,
                     class: RejectClass::Geo,
+                    scope: Scope::Country,
+                    pumping: None,
                 });
             }
         }
@@ -132,6 +136,8 @@ impl GeoLayer {
                     ),
                     weight: self.cap_weight,
                     class: RejectClass::Geo,
+                    scope: Scope::Local,
+                    pumping: None,
                 });
             }
         }

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::number::{Classifier, Region};
-use crate::policy::{Action, Decision, Reason, RejectClass, Subject};
+use crate::policy::{Action, Decision, Reason, RejectClass, Scope, Subject};
 
 /// `[lists]` section.
 #[derive(Debug, Default, Deserialize)]
@@ -292,7 +292,10 @@ fn hard(action: Action, code: &'static str, detail: String, class: RejectClass) 
             detail: detail.into(),
             weight: if action == Action::Allow { 0 } else { 100 },
             class,
+            scope: Scope::Local,
+            pumping: None,
         }],
         hard: true,
+        trade: None,
     }
 }

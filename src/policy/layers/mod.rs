@@ -18,3 +18,12 @@ pub mod lists;
 pub mod number;
 pub mod pattern;
 pub mod velocity;
+
+/// Checks a share (0–1) read from the policy file.
+pub(crate) fn share(what: &str, v: f64) -> Result<f64, String> {
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{what} must be between 0 and 1, not {v}"))
+    }
+}

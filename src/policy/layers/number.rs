@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::number::LineType;
-use crate::policy::{Reason, RejectClass, Subject};
+use crate::policy::{Reason, RejectClass, Scope, Subject};
 
 /// `[number]` section.
 #[derive(Debug, Deserialize)]
@@ -87,6 +87,8 @@ impl NumberLayer {
                     detail: format!("the destination is not a phone number ({e})").into(),
                     weight: 100,
                     class: RejectClass::InvalidNumber,
+                    scope: Scope::Local,
+                    pumping: None,
                 });
                 return self.block_invalid;
             }
@@ -102,6 +104,8 @@ impl NumberLayer {
                 detail: format!("the number is not valid in the numbering plan ({region})").into(),
                 weight: 100,
                 class: RejectClass::InvalidNumber,
+                scope: Scope::Local,
+                pumping: None,
             });
             return self.block_invalid;
         }
@@ -111,6 +115,8 @@ impl NumberLayer {
                 detail: format!("{} numbers cannot receive an OTP SMS", c.line_type).into(),
                 weight: 100,
                 class: RejectClass::LineType,
+                scope: Scope::Local,
+                pumping: None,
             });
             return true;
         }
@@ -120,6 +126,8 @@ impl NumberLayer {
                 detail: format!("{t} numbers are often used for pumping").into(),
                 weight: *w,
                 class: RejectClass::LineType,
+                scope: Scope::Local,
+                pumping: None,
             });
         }
         false

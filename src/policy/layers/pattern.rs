@@ -8,7 +8,7 @@ use serde::Deserialize;
 use crate::clock::Timestamp;
 use crate::policy::config::Span;
 use crate::policy::counters::{Counters, Keys};
-use crate::policy::{Reason, RejectClass, Subject};
+use crate::policy::{Reason, RejectClass, Scope, Subject};
 use crate::state::{Entry, Key, Table};
 
 /// `[pattern]` section.
@@ -30,6 +30,9 @@ pub struct Config {
     pub distinct_weight: u32,
     /// Extra weight per distinct number beyond the maximum.
     pub distinct_weight_per_extra: u32,
+    /// Share of the sends these patterns flag taken to be pumping, for
+    /// the economic trade: real users do not walk a range.
+    pub pumping: f64,
 }
 
 impl Default for Config {
@@ -43,6 +46,7 @@ impl Default for Config {
             distinct_range4_max: 10,
             distinct_weight: 30,
             distinct_weight_per_extra: 5,
+            pumping: 0.95,
         }
     }
 }
@@ -62,6 +66,7 @@ struct ConfigValues {
     r4_max: u32,
     d_weight: u32,
     d_extra: u32,
+    pumping: f64,
 }
 
 impl Config {
@@ -80,6 +85,7 @@ impl Config {
                 r4_max: self.distinct_range4_max,
                 d_weight: self.distinct_weight,
                 d_extra: self.distinct_weight_per_extra,
+                pumping: super::share("pattern.pumping", self.pumping)?,
             },
         })
     }
@@ -110,6 +116,8 @@ impl PatternLayer {
                     ),
                     weight: c.seq_weight,
                     class: RejectClass::Fraud,
+                    scope: Scope::Local,
+                    pumping: Some(c.pumping),
                 });
             }
         }
@@ -128,6 +136,8 @@ impl PatternLayer {
                     detail: crate::detail!("{distinct} distinct numbers in this {name} range within the window, over {max}"),
                     weight: c.d_weight.saturating_add(extra).min(100),
                     class: RejectClass::Fraud,
+                    scope: Scope::Local,
+                    pumping: Some(c.pumping),
                 });
             }
         }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use crate::policy::config::Span;
 use crate::policy::counters::{Counters, Keys};
-use crate::policy::{Reason, RejectClass, Subject};
+use crate::policy::{Reason, RejectClass, Scope, Subject};
 use crate::state::Kind;
 
 /// `[velocity]` section.
@@ -31,6 +31,20 @@ pub struct Rule {
     pub weight: u32,
     #[serde(default)]
     pub weight_per_extra: u32,
+    /// Share of the sends past `max` taken to be pumping, for the
+    /// economic trade (`[economics]`). Default by key: `number` 0.6 (a
+    /// real user retries too), the client keys 0.9 (one IP, device or
+    /// session asking codes for many numbers is a bot), the rest 0.8.
+    pub pumping: Option<f64>,
+}
+
+/// The default of [`Rule::pumping`] for a key.
+fn default_pumping(kind: Kind) -> f64 {
+    match kind {
+        Kind::Number => 0.6,
+        Kind::ClientIp | Kind::Device | Kind::Session => 0.9,
+        _ => 0.8,
+    }
 }
 
 #[derive(Debug)]
@@ -45,6 +59,8 @@ struct Compiled {
     max: u32,
     weight: u32,
     per_extra: u32,
+    scope: Scope,
+    pumping: f64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -106,6 +122,16 @@ impl Config {
                 max: r.max,
                 weight: r.weight,
                 per_extra: r.weight_per_extra,
+                // A country-wide rate is a country judgement.
+                scope: if kind == Kind::Country {
+                    Scope::Country
+                } else {
+                    Scope::Local
+                },
+                pumping: crate::policy::layers::share(
+                    "velocity.rules: pumping",
+                    r.pumping.unwrap_or_else(|| default_pumping(kind)),
+                )?,
             });
         }
         Ok(VelocityLayer { rules })
@@ -139,6 +165,8 @@ impl VelocityLayer {
                     ),
                     weight: r.weight.saturating_add(extra).min(100),
                     class: RejectClass::Fraud,
+                    scope: r.scope,
+                    pumping: Some(r.pumping),
                 });
             }
         }

@@ -1,5 +1,6 @@
 //! The per-country SMS price table (`policies/prices.toml`): what a send
-//! would have cost, so that a backtest reports money, not just counts.
+//! costs. The engine weighs it against the user a stop may lose
+//! (`[economics]`); a backtest reports money, not just counts.
 
 use std::collections::HashMap;
 use std::path::Path;
