@@ -345,6 +345,7 @@ fn explain(admin: &Admin, query: &str) -> Response<Bytes> {
                 "score": d.score,
                 "reasons": d.reasons,
                 "explanation": d.explanation(),
+                "trade": d.trade,
             }
         }),
     )
