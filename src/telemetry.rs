@@ -291,6 +291,7 @@ pub fn record_decision(r: DecisionRecord<'_>) {
             shadow = r.shadow,
             score = d.score,
             reasons = %Codes(&d.reasons),
+            trade = trade_text(d).as_str(),
             latency_us = r.latency.as_micros() as u64,
             "decision"
         ),
@@ -361,10 +362,24 @@ fn decision_line(r: &DecisionRecord<'_>, country: &str, line_type: &str) -> Opti
         debug_assert!(!needs_escape(reason.code.as_bytes()), "{:?}", reason.code);
         line.push_str(reason.code);
     }
-    line.push_str("\",\"latency_us\":");
+    line.push_str("\",\"trade\":");
+    json_str(&mut line, &trade_text(d));
+    line.push_str(",\"latency_us\":");
     push_digits(&mut line, r.latency.as_micros() as u64, 1);
     line.push_str("},\"target\":\"tollgate::decision\"}\n");
     Some(line)
+}
+
+/// Both sides of the trade a decision weighed, for the decision log
+/// (empty when there was nothing to weigh).
+fn trade_text(d: &crate::policy::Decision) -> String {
+    match &d.trade {
+        Some(t) => format!(
+            "pumping {:.2}, saves ${:.4}, user ${:.4}",
+            t.pumping, t.saved, t.user_cost
+        ),
+        None => String::new(),
+    }
 }
 
 /// A destination for logs: calling code and last two digits when it parsed,
@@ -449,7 +464,12 @@ mod tests {
                     score: 87,
                     reasons: vec![reason("velocity.range"), reason("geo.tier")],
                     hard: false,
-                    trade: None,
+                    trade: Some(crate::policy::Trade {
+                        pumping: 0.8333,
+                        price: 0.319,
+                        saved: 0.2658,
+                        user_cost: 0.1667,
+                    }),
                 },
                 "wh\"at\\s\napp ☎",
                 false,
