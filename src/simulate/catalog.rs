@@ -436,3 +436,7 @@ pub fn hard(attack_day: u32) -> (Vec<Campaign>, Vec<Campaign>) {
     ];
     (tuning, held)
 }
+
+#[cfg(test)]
+#[path = "hard_tests.rs"]
+mod hard_tests;
