@@ -28,7 +28,9 @@
 //!   - [`extract`]: pulls destinations, channel, account and callback out of
 //!     form and JSON bodies, as the route says.
 //! - The engine:
-//!   - [`policy`]: layers, thresholds, lists; takes time as an input so live
+//!   - [`policy`]: layers, thresholds, lists; every soft stop a trade
+//!     (`policy::economics`: pumping cost saved against the user it may
+//!     cost, a friction budget per country); takes time as an input so live
 //!     traffic and backtests share one code path. Knows nothing of HTTP,
 //!     Redis or logs: it declares what it needs (`CountSink`, the lookup
 //!     types) and the adapters provide it.
@@ -54,7 +56,8 @@
 //!   - [`admin`]: the admin listener: health, readiness, metrics, the admin
 //!     API and the review console.
 //!   - [`simulate`]: simulated traffic with ground truth, to measure a
-//!     policy offline.
+//!     policy offline (a standard and a harder suite, the evidence floor
+//!     and what is separable at all).
 //! - Assembly and command line:
 //!   - [`config`]: start-up configuration (file + flags) and its defaults;
 //!     hands each component its settings.
