@@ -6,6 +6,35 @@ use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::backtest::prices::Prices;
+use crate::number::Region;
+
+/// What `/metrics` reads from the store at each scrape.
+#[derive(Default, Clone, Debug)]
+pub struct StoreGauges {
+    /// Sends waiting for review.
+    pub held: u64,
+    /// Age of the oldest waiting send, in seconds (0 when none).
+    pub held_oldest_seconds: f64,
+    /// Waiting sends past their deadline (expiry not yet applied).
+    pub held_overdue: u64,
+    /// Rows per SQLite table.
+    pub tables: Vec<(&'static str, u64)>,
+    /// Audit rows dropped because the writer could not keep up.
+    pub audit_dropped: u64,
+}
+
+/// FNV-1a, 64 bits, as hex: a stable identity for a policy text (the same
+/// on every replica and every build, unlike std's hasher).
+pub fn text_hash(text: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
 /// Upper bounds of the latency histogram buckets, in nanoseconds (an
 /// observation's bucket is found with integer comparisons; the exposition
 /// prints them in seconds).
@@ -82,6 +111,14 @@ type ByAction = Vec<(&'static str, BTreeMap<String, u64>)>;
 #[derive(Default)]
 pub struct Metrics {
     decisions: Mutex<Decisions>,
+    /// Prices of a send per destination country (`policies/prices.toml`),
+    /// for the cost of the sends tollgate stopped. None: not counted.
+    prices: Option<Prices>,
+    /// Country → cost of the blocked sends (not in shadow mode).
+    stopped: Mutex<BTreeMap<String, f64>>,
+    /// Identity of the running policy (FNV-1a of its text), for comparing
+    /// replicas.
+    policy_hash: Mutex<String>,
     /// Per upstream name, found by a scan as routes are.
     upstream_latency: Mutex<Vec<(String, Histogram)>>,
     upstream_errors: Mutex<BTreeMap<(String, &'static str), u64>>,
@@ -128,6 +165,47 @@ fn scan<'m, K: AsRef<str>, V>(
 }
 
 impl Metrics {
+    /// Counts the cost of stopped sends with `prices`.
+    pub fn with_prices(prices: Prices) -> Metrics {
+        Metrics {
+            prices: Some(prices),
+            ..Metrics::default()
+        }
+    }
+
+    /// A send to `country` (ISO code or "unknown") was stopped: adds its
+    /// price to the country's stopped cost.
+    pub fn stopped(&self, country: &str) {
+        let Some(p) = &self.prices else { return };
+        let price = p.price(Region::parse(country));
+        let mut m = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
+        match m.get_mut(country) {
+            Some(v) => *v += price,
+            None => {
+                m.insert(country.to_owned(), price);
+            }
+        }
+    }
+
+    /// Records the identity of the policy just loaded from `path` (the
+    /// compiled-in default when None). Called after a successful load or
+    /// reload; a file that cannot be read leaves the identity as it was.
+    pub fn policy_loaded(&self, path: Option<&std::path::Path>) {
+        match path {
+            Some(p) => {
+                if let Ok(text) = std::fs::read(p) {
+                    self.set_policy(&text);
+                }
+            }
+            None => self.set_policy(crate::policy::EMBEDDED_DEFAULT.as_bytes()),
+        }
+    }
+
+    /// Records the identity of the policy now running (its text's hash).
+    pub fn set_policy(&self, text: &[u8]) {
+        *self.policy_hash.lock().unwrap_or_else(|p| p.into_inner()) = text_hash(text);
+    }
+
     pub fn decision(
         &self,
         route: &str,
@@ -169,8 +247,9 @@ impl Metrics {
         }
     }
 
-    /// The exposition text. `held` is the current queue depth.
-    pub fn render(&self, held: u64, audit_dropped: u64) -> String {
+    /// The exposition text; `g` is what the store holds now. Every family
+    /// prints its HELP and TYPE lines even with no sample yet.
+    pub fn render(&self, g: &StoreGauges) -> String {
         let mut out = String::new();
         out.push_str("# HELP tollgate_decisions_total Decisions by route, provider, action and country.\n# TYPE tollgate_decisions_total counter\n");
         let d = self.decisions.lock().unwrap_or_else(|p| p.into_inner());
@@ -226,11 +305,28 @@ impl Metrics {
                 );
             }
         }
-        let _ = writeln!(out, "# HELP tollgate_held_sends Sends waiting for review.\n# TYPE tollgate_held_sends gauge\ntollgate_held_sends {held}");
+        let _ = writeln!(out, "# HELP tollgate_held_sends Sends waiting for review.\n# TYPE tollgate_held_sends gauge\ntollgate_held_sends {}", g.held);
+        let _ = writeln!(out, "# HELP tollgate_held_oldest_seconds Age of the oldest send waiting for review (0 when none).\n# TYPE tollgate_held_oldest_seconds gauge\ntollgate_held_oldest_seconds {}", g.held_oldest_seconds);
+        let _ = writeln!(out, "# HELP tollgate_held_overdue_sends Sends still waiting for review past their deadline.\n# TYPE tollgate_held_overdue_sends gauge\ntollgate_held_overdue_sends {}", g.held_overdue);
+        out.push_str("# HELP tollgate_store_rows Rows per table of the SQLite store.\n# TYPE tollgate_store_rows gauge\n");
+        for (t, n) in &g.tables {
+            let _ = writeln!(out, "tollgate_store_rows{{table=\"{t}\"}} {n}");
+        }
         let _ = writeln!(
             out,
-            "# HELP tollgate_audit_dropped_total Audit rows dropped because the writer could not keep up.\n# TYPE tollgate_audit_dropped_total counter\ntollgate_audit_dropped_total {audit_dropped}"
+            "# HELP tollgate_audit_dropped_total Audit rows dropped because the writer could not keep up.\n# TYPE tollgate_audit_dropped_total counter\ntollgate_audit_dropped_total {}",
+            g.audit_dropped
         );
+        let currency = self.prices.as_ref().map_or("USD", |p| p.currency.as_str());
+        let _ = writeln!(out, "# HELP tollgate_stopped_cost_total What the blocked sends would have cost, by destination country ({currency}, policies/prices.toml; not counted in shadow mode).\n# TYPE tollgate_stopped_cost_total counter");
+        for (c, v) in self.stopped.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(out, "tollgate_stopped_cost_total{{country=\"{}\"}} {v}", esc(c));
+        }
+        let hash = self.policy_hash.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        out.push_str("# HELP tollgate_policy_info The running policy's identity (FNV-1a of its text); replicas of one deployment should agree.\n# TYPE tollgate_policy_info gauge\n");
+        if !hash.is_empty() {
+            let _ = writeln!(out, "tollgate_policy_info{{hash=\"{hash}\"}} 1");
+        }
         for part in self
             .attached
             .lock()
@@ -264,7 +360,7 @@ mod tests {
         m.decision("twilio.messages", "allow", "GB", [], us(60));
         m.upstream("twilio-api", us(300));
         m.upstream("plivo-api", us(1));
-        let text = m.render(0, 0);
+        let text = m.render(&StoreGauges::default());
         let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
         let counts: Vec<&str> = lines
             .iter()
@@ -304,5 +400,34 @@ mod tests {
                 "tollgate_upstream_seconds_count{upstream=\"twilio-api\"} 1",
             ]
         );
+    }
+
+    #[test]
+    fn stopped_cost_and_policy_identity() {
+        let m = Metrics::with_prices(Prices::embedded().unwrap());
+        let p = Prices::embedded().unwrap();
+        m.stopped("NG");
+        m.stopped("NG");
+        m.stopped("unknown");
+        m.set_policy(b"[thresholds]\n");
+        let text = m.render(&StoreGauges {
+            held: 2,
+            held_oldest_seconds: 61.5,
+            tables: vec![("held", 3)],
+            ..StoreGauges::default()
+        });
+        let ng = p.price(Region::parse("NG")) * 2.0;
+        assert!(text.contains(&format!("tollgate_stopped_cost_total{{country=\"NG\"}} {ng}")), "{text}");
+        assert!(text.contains(&format!("tollgate_stopped_cost_total{{country=\"unknown\"}} {}", p.default)));
+        assert!(text.contains(&format!("tollgate_policy_info{{hash=\"{}\"}} 1", text_hash(b"[thresholds]\n"))));
+        assert!(text.contains("tollgate_held_oldest_seconds 61.5\n"));
+        assert!(text.contains("tollgate_store_rows{table=\"held\"} 3\n"));
+        // FNV-1a's published test vector: the hash is stable across builds.
+        assert_eq!(text_hash(b"a"), "af63dc4c8601ec8c");
+        // No prices, no policy: the families are still declared.
+        let empty = Metrics::default().render(&StoreGauges::default());
+        for family in ["tollgate_stopped_cost_total", "tollgate_policy_info", "tollgate_store_rows"] {
+            assert!(empty.contains(&format!("# TYPE {family} ")), "{family}");
+        }
     }
 }

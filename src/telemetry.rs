@@ -303,6 +303,9 @@ pub fn record_decision(r: DecisionRecord<'_>) {
         d.reasons.iter().map(|x| x.code),
         r.latency,
     );
+    if matches!(d.action, crate::policy::Action::Block) && !r.shadow {
+        r.metrics.stopped(country);
+    }
     if let Some(audit) = r.audit {
         audit.record(NewAuditRow::new(
             r.now.millis(),

@@ -16,6 +16,8 @@ python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 # Shared counters across replicas are tested against a real Redis.
 command -v redis-server >/dev/null || missing+=(redis-server)
+# The alert rules are checked and unit-tested with promtool.
+command -v promtool >/dev/null || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing ${missing[*]}"
   as_root apt-get update -qq

@@ -355,6 +355,7 @@ fn explain(admin: &Admin, query: &str) -> Response<Bytes> {
 fn reload(admin: &Admin) -> Response<Bytes> {
     match admin.engine.reload_from(admin.policy_path.as_deref()) {
         Ok(()) => {
+            admin.metrics.policy_loaded(admin.policy_path.as_deref());
             tracing::info!("policy reloaded through the admin API");
             ok(200, json!({ "reloaded": true }))
         }

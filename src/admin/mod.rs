@@ -108,8 +108,14 @@ impl Admin {
                 }
             }
             (&Method::GET, "/metrics") => {
-                let held = self.store.run(|c| HeldRow::depth(c)).await.unwrap_or(0);
-                let text = self.metrics.render(held, self.audit.dropped());
+                let now = crate::clock::Timestamp::now().millis();
+                let mut g = self
+                    .store
+                    .run(move |c| HeldRow::gauges(c, now))
+                    .await
+                    .unwrap_or_default();
+                g.audit_dropped = self.audit.dropped();
+                let text = self.metrics.render(&g);
                 let mut r = Response::new(bytes::Bytes::from(text));
                 r.headers_mut().insert(
                     http::header::CONTENT_TYPE,

@@ -256,7 +256,10 @@ pub async fn serve(
         .with_release_hook(count_released(engine.clone(), classifier.clone())),
     );
     let audit = AuditLog::start(store.clone(), cfg.audit.retention());
-    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let metrics = Arc::new(crate::metrics::Metrics::with_prices(
+        crate::backtest::prices::Prices::embedded()?,
+    ));
+    metrics.policy_loaded(cfg.policy.as_deref());
     if let Some(s) = &shared {
         metrics.attach(s.metrics());
     }
@@ -381,7 +384,7 @@ pub async fn serve(
     admin.ready.store(true, Ordering::Release);
     tracing::info!(shadow = engine.shadow(), "tollgate ready");
 
-    wait_for_shutdown(&engine, cfg.policy.as_deref()).await;
+    wait_for_shutdown(&engine, &metrics, cfg.policy.as_deref()).await;
     tracing::info!("shutting down: no new connections, finishing in-flight requests");
     admin.ready.store(false, Ordering::Release);
     let _ = stop_tx.send(true);
@@ -442,7 +445,11 @@ fn serve_proxy_thread(
 }
 
 /// Returns on SIGTERM or ctrl-c; reloads the policy on SIGHUP.
-async fn wait_for_shutdown(engine: &Engine, policy: Option<&std::path::Path>) {
+async fn wait_for_shutdown(
+    engine: &Engine,
+    metrics: &crate::metrics::Metrics,
+    policy: Option<&std::path::Path>,
+) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
@@ -455,14 +462,17 @@ async fn wait_for_shutdown(engine: &Engine, policy: Option<&std::path::Path>) {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return,
             _ = term.recv() => return,
-            _ = hup.recv() => reload(engine, policy),
+            _ = hup.recv() => reload(engine, metrics, policy),
         }
     }
 }
 
-fn reload(engine: &Engine, policy: Option<&std::path::Path>) {
+fn reload(engine: &Engine, metrics: &crate::metrics::Metrics, policy: Option<&std::path::Path>) {
     match engine.reload_from(policy) {
-        Ok(()) => tracing::info!("policy reloaded"),
+        Ok(()) => {
+            metrics.policy_loaded(policy);
+            tracing::info!("policy reloaded")
+        }
         Err(e) => tracing::error!(error = %e, "policy reload failed; keeping the current policy"),
     }
 }

@@ -250,6 +250,32 @@ impl HeldRow {
         )
     }
 
+    /// What `/metrics` shows of the store at `now` (ms): the queue's
+    /// depth, oldest age and overdue sends, and rows per table (the
+    /// audit table's from its id range: it is pruned from the oldest, and
+    /// counting millions of rows at every scrape would hold the store).
+    pub fn gauges(c: &Connection, now: i64) -> Result<crate::metrics::StoreGauges, StoreError> {
+        let (held, oldest, overdue): (u64, Option<i64>, u64) = c.query_row(
+            "SELECT COUNT(*), MIN(held_at), COALESCE(SUM(expires_at <= ?1), 0) FROM held WHERE state = 'held'",
+            params![now],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let held_rows: u64 = c.query_row("SELECT COUNT(*) FROM held", [], |r| r.get(0))?;
+        let lists: u64 = c.query_row("SELECT COUNT(*) FROM lists", [], |r| r.get(0))?;
+        let decisions: u64 = c.query_row(
+            "SELECT COALESCE(MAX(id) - MIN(id) + 1, 0) FROM decisions",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(crate::metrics::StoreGauges {
+            held,
+            held_oldest_seconds: oldest.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0),
+            held_overdue: overdue,
+            tables: vec![("decisions", decisions), ("held", held_rows), ("lists", lists)],
+            audit_dropped: 0,
+        })
+    }
+
     /// Schedules the failure callback of a rejected send.
     pub fn schedule_callback(c: &Connection, id: &str, at: i64) -> Result<(), StoreError> {
         c.execute(
