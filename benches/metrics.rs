@@ -21,7 +21,12 @@ use tollgate::metrics::{Metrics, StoreGauges};
 #[path = "common/mod.rs"]
 mod common;
 
-const ROUTES: [&str; 4] = ["twilio.messages", "twilio.verify", "vonage.sms", "plivo.message"];
+const ROUTES: [&str; 4] = [
+    "twilio.messages",
+    "twilio.verify",
+    "vonage.sms",
+    "plivo.message",
+];
 const ACTIONS: [&str; 3] = ["allow", "allow", "block"];
 const COUNTRIES: [&str; 8] = ["GB", "US", "NG", "ID", "FR", "DE", "BR", "unknown"];
 const REASONS: [&str; 3] = ["velocity.range", "geo.tier", "conversion.low"];
@@ -58,10 +63,22 @@ impl Crate {
         registry.register("tollgate_decisions", "Decisions.", decisions.clone());
         registry.register("tollgate_decision_reasons", "Reasons.", reasons.clone());
         registry.register("tollgate_decision_seconds", "Latency.", latency.clone());
-        Crate { registry, decisions, reasons, latency }
+        Crate {
+            registry,
+            decisions,
+            reasons,
+            latency,
+        }
     }
 
-    fn decision(&self, route: &str, action: &str, country: &str, reason: &'static str, d: Duration) {
+    fn decision(
+        &self,
+        route: &str,
+        action: &str,
+        country: &str,
+        reason: &'static str,
+        d: Duration,
+    ) {
         let provider = route.split('.').next().unwrap_or("");
         self.decisions
             .get_or_create(&DecisionLabels {
@@ -76,7 +93,15 @@ impl Crate {
     }
 }
 
-fn args(i: usize) -> (&'static str, &'static str, &'static str, &'static str, Duration) {
+fn args(
+    i: usize,
+) -> (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    Duration,
+) {
     (
         ROUTES[i % 4],
         ACTIONS[i % 3],
@@ -113,15 +138,23 @@ fn main() {
         let mut theirs = f64::MAX;
         for _ in 0..3 {
             let m = Arc::new(Metrics::default());
-            ours = ours.min(run(threads, n, Arc::new(move |i| {
-                let (r, a, c, why, d) = args(i);
-                m.decision(r, a, c, [why], d);
-            })));
+            ours = ours.min(run(
+                threads,
+                n,
+                Arc::new(move |i| {
+                    let (r, a, c, why, d) = args(i);
+                    m.decision(r, a, c, [why], d);
+                }),
+            ));
             let p = Arc::new(Crate::new());
-            theirs = theirs.min(run(threads, n, Arc::new(move |i| {
-                let (r, a, c, why, d) = args(i);
-                p.decision(r, a, c, why, d);
-            })));
+            theirs = theirs.min(run(
+                threads,
+                n,
+                Arc::new(move |i| {
+                    let (r, a, c, why, d) = args(i);
+                    p.decision(r, a, c, why, d);
+                }),
+            ));
         }
         println!(
             "  {threads} thread(s): hand-rolled {ours:.0} ns, prometheus-client {theirs:.0} ns, ratio {:.2}; share of a 65 us request: {:.2}% vs {:.2}%",

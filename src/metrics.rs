@@ -6,9 +6,6 @@ use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::backtest::prices::Prices;
-use crate::number::Region;
-
 /// What `/metrics` reads from the store at each scrape.
 #[derive(Default, Clone, Debug)]
 pub struct StoreGauges {
@@ -111,11 +108,17 @@ type ByAction = Vec<(&'static str, BTreeMap<String, u64>)>;
 #[derive(Default)]
 pub struct Metrics {
     decisions: Mutex<Decisions>,
-    /// Prices of a send per destination country (`policies/prices.toml`),
-    /// for the cost of the sends tollgate stopped. None: not counted.
-    prices: Option<Prices>,
+    /// The price of a send to a country (ISO code), for the cost of the
+    /// sends tollgate stopped; passed down by whoever holds the price table
+    /// (this module is a leaf). None: not counted.
+    prices: Option<PriceOf>,
+    /// The table's currency, for the HELP text.
+    currency: String,
     /// Country → cost of the blocked sends (not in shadow mode).
     stopped: Mutex<BTreeMap<String, f64>>,
+    /// Country → (sends let through because its friction budget was
+    /// spent, whether its latest soft stop was so let through).
+    friction: Mutex<BTreeMap<String, (u64, bool)>>,
     /// Identity of the running policy (FNV-1a of its text), for comparing
     /// replicas.
     policy_hash: Mutex<String>,
@@ -125,6 +128,9 @@ pub struct Metrics {
     /// Families owned by optional parts (shared counters), rendered last.
     attached: Mutex<Vec<Arc<dyn Exposition>>>,
 }
+
+/// The price of one send to a country (ISO code or "unknown").
+pub type PriceOf = Box<dyn Fn(&str) -> f64 + Send + Sync>;
 
 /// A part that renders its own metric families.
 pub trait Exposition: Send + Sync {
@@ -165,10 +171,11 @@ fn scan<'m, K: AsRef<str>, V>(
 }
 
 impl Metrics {
-    /// Counts the cost of stopped sends with `prices`.
-    pub fn with_prices(prices: Prices) -> Metrics {
+    /// Counts the cost of stopped sends at `price` (in `currency`).
+    pub fn with_prices(currency: &str, price: PriceOf) -> Metrics {
         Metrics {
-            prices: Some(prices),
+            prices: Some(price),
+            currency: currency.to_owned(),
             ..Metrics::default()
         }
     }
@@ -176,8 +183,8 @@ impl Metrics {
     /// A send to `country` (ISO code or "unknown") was stopped: adds its
     /// price to the country's stopped cost.
     pub fn stopped(&self, country: &str) {
-        let Some(p) = &self.prices else { return };
-        let price = p.price(Region::parse(country));
+        let Some(price_of) = &self.prices else { return };
+        let price = price_of(country);
         let mut m = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
         match m.get_mut(country) {
             Some(v) => *v += price,
@@ -187,17 +194,32 @@ impl Metrics {
         }
     }
 
+    /// A soft stop in `country` was decided: `degraded` when the friction
+    /// budget turned it into a probe, otherwise it stopped within budget.
+    pub fn friction(&self, country: &str, degraded: bool) {
+        let mut m = self.friction.lock().unwrap_or_else(|p| p.into_inner());
+        if !degraded && !m.contains_key(country) {
+            return;
+        }
+        let e = match m.get_mut(country) {
+            Some(e) => e,
+            None => m.entry(country.to_owned()).or_default(),
+        };
+        e.0 += u64::from(degraded);
+        e.1 = degraded;
+    }
+
     /// Records the identity of the policy just loaded from `path` (the
     /// compiled-in default when None). Called after a successful load or
     /// reload; a file that cannot be read leaves the identity as it was.
-    pub fn policy_loaded(&self, path: Option<&std::path::Path>) {
+    pub fn policy_loaded(&self, path: Option<&std::path::Path>, embedded: &str) {
         match path {
             Some(p) => {
                 if let Ok(text) = std::fs::read(p) {
                     self.set_policy(&text);
                 }
             }
-            None => self.set_policy(crate::policy::EMBEDDED_DEFAULT.as_bytes()),
+            None => self.set_policy(embedded.as_bytes()),
         }
     }
 
@@ -317,12 +339,49 @@ impl Metrics {
             "# HELP tollgate_audit_dropped_total Audit rows dropped because the writer could not keep up.\n# TYPE tollgate_audit_dropped_total counter\ntollgate_audit_dropped_total {}",
             g.audit_dropped
         );
-        let currency = self.prices.as_ref().map_or("USD", |p| p.currency.as_str());
-        let _ = writeln!(out, "# HELP tollgate_stopped_cost_total What the blocked sends would have cost, by destination country ({currency}, policies/prices.toml; not counted in shadow mode).\n# TYPE tollgate_stopped_cost_total counter");
-        for (c, v) in self.stopped.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            let _ = writeln!(out, "tollgate_stopped_cost_total{{country=\"{}\"}} {v}", esc(c));
+        let currency = if self.currency.is_empty() {
+            "USD"
+        } else {
+            self.currency.as_str()
+        };
+        {
+            let friction = self.friction.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = writeln!(out, "# HELP tollgate_friction_budget_exhausted 1 while the country's latest soft stop went out as a probe because its friction budget ([economics] friction_budget) was spent.\n# TYPE tollgate_friction_budget_exhausted gauge");
+            for (c, (_, on)) in friction.iter() {
+                let _ = writeln!(
+                    out,
+                    "tollgate_friction_budget_exhausted{{country=\"{}\"}} {}",
+                    esc(c),
+                    u8::from(*on)
+                );
+            }
+            let _ = writeln!(out, "# HELP tollgate_friction_degraded_total Sends let through as probes because the country's friction budget was spent.\n# TYPE tollgate_friction_degraded_total counter");
+            for (c, (n, _)) in friction.iter() {
+                let _ = writeln!(
+                    out,
+                    "tollgate_friction_degraded_total{{country=\"{}\"}} {n}",
+                    esc(c)
+                );
+            }
         }
-        let hash = self.policy_hash.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let _ = writeln!(out, "# HELP tollgate_stopped_cost_total What the blocked sends would have cost, by destination country ({currency}, policies/prices.toml; not counted in shadow mode).\n# TYPE tollgate_stopped_cost_total counter");
+        for (c, v) in self
+            .stopped
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "tollgate_stopped_cost_total{{country=\"{}\"}} {v}",
+                esc(c)
+            );
+        }
+        let hash = self
+            .policy_hash
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         out.push_str("# HELP tollgate_policy_info The running policy's identity (FNV-1a of its text); replicas of one deployment should agree.\n# TYPE tollgate_policy_info gauge\n");
         if !hash.is_empty() {
             let _ = writeln!(out, "tollgate_policy_info{{hash=\"{hash}\"}} 1");
@@ -404,29 +463,53 @@ mod tests {
 
     #[test]
     fn stopped_cost_and_policy_identity() {
-        let m = Metrics::with_prices(Prices::embedded().unwrap());
-        let p = Prices::embedded().unwrap();
+        // A leaf's test: a price table of two entries.
+        let m = Metrics::with_prices("USD", Box::new(|c| if c == "NG" { 0.319 } else { 0.1 }));
         m.stopped("NG");
         m.stopped("NG");
         m.stopped("unknown");
         m.set_policy(b"[thresholds]\n");
+        m.friction("GH", false);
+        m.friction("KZ", true);
+        m.friction("KZ", true);
+        m.friction("KZ", false);
         let text = m.render(&StoreGauges {
             held: 2,
             held_oldest_seconds: 61.5,
             tables: vec![("held", 3)],
             ..StoreGauges::default()
         });
-        let ng = p.price(Region::parse("NG")) * 2.0;
-        assert!(text.contains(&format!("tollgate_stopped_cost_total{{country=\"NG\"}} {ng}")), "{text}");
-        assert!(text.contains(&format!("tollgate_stopped_cost_total{{country=\"unknown\"}} {}", p.default)));
-        assert!(text.contains(&format!("tollgate_policy_info{{hash=\"{}\"}} 1", text_hash(b"[thresholds]\n"))));
+        let ng = 0.319 * 2.0;
+        assert!(
+            text.contains(&format!(
+                "tollgate_stopped_cost_total{{country=\"NG\"}} {ng}"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains("tollgate_stopped_cost_total{country=\"unknown\"} 0.1"),
+            "{text}"
+        );
+        assert!(text.contains(&format!(
+            "tollgate_policy_info{{hash=\"{}\"}} 1",
+            text_hash(b"[thresholds]\n")
+        )));
         assert!(text.contains("tollgate_held_oldest_seconds 61.5\n"));
+        // A country never degraded has no series; one that was has its
+        // count, and its gauge follows its latest soft stop.
+        assert!(!text.contains("country=\"GH\""), "{text}");
+        assert!(text.contains("tollgate_friction_degraded_total{country=\"KZ\"} 2\n"));
+        assert!(text.contains("tollgate_friction_budget_exhausted{country=\"KZ\"} 0\n"));
         assert!(text.contains("tollgate_store_rows{table=\"held\"} 3\n"));
         // FNV-1a's published test vector: the hash is stable across builds.
         assert_eq!(text_hash(b"a"), "af63dc4c8601ec8c");
         // No prices, no policy: the families are still declared.
         let empty = Metrics::default().render(&StoreGauges::default());
-        for family in ["tollgate_stopped_cost_total", "tollgate_policy_info", "tollgate_store_rows"] {
+        for family in [
+            "tollgate_stopped_cost_total",
+            "tollgate_policy_info",
+            "tollgate_store_rows",
+        ] {
             assert!(empty.contains(&format!("# TYPE {family} ")), "{family}");
         }
     }

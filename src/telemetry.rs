@@ -306,6 +306,12 @@ pub fn record_decision(r: DecisionRecord<'_>) {
     if matches!(d.action, crate::policy::Action::Block) && !r.shadow {
         r.metrics.stopped(country);
     }
+    // A soft stop (weighed by the trade), or one the budget let through.
+    if d.reasons.iter().any(|x| x.code == "friction.budget_spent") {
+        r.metrics.friction(country, true);
+    } else if d.trade.is_some() && d.action != crate::policy::Action::Allow {
+        r.metrics.friction(country, false);
+    }
     if let Some(audit) = r.audit {
         audit.record(NewAuditRow::new(
             r.now.millis(),

@@ -355,7 +355,10 @@ fn explain(admin: &Admin, query: &str) -> Response<Bytes> {
 fn reload(admin: &Admin) -> Response<Bytes> {
     match admin.engine.reload_from(admin.policy_path.as_deref()) {
         Ok(()) => {
-            admin.metrics.policy_loaded(admin.policy_path.as_deref());
+            admin.metrics.policy_loaded(
+                admin.policy_path.as_deref(),
+                crate::policy::EMBEDDED_DEFAULT,
+            );
             tracing::info!("policy reloaded through the admin API");
             ok(200, json!({ "reloaded": true }))
         }

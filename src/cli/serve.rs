@@ -256,10 +256,13 @@ pub async fn serve(
         .with_release_hook(count_released(engine.clone(), classifier.clone())),
     );
     let audit = AuditLog::start(store.clone(), cfg.audit.retention());
+    let prices = crate::policy::Prices::embedded()?;
+    let currency = prices.currency.clone();
     let metrics = Arc::new(crate::metrics::Metrics::with_prices(
-        crate::backtest::prices::Prices::embedded()?,
+        &currency,
+        Box::new(move |country| prices.price(crate::number::Region::parse(country))),
     ));
-    metrics.policy_loaded(cfg.policy.as_deref());
+    metrics.policy_loaded(cfg.policy.as_deref(), crate::policy::EMBEDDED_DEFAULT);
     if let Some(s) = &shared {
         metrics.attach(s.metrics());
     }
@@ -470,7 +473,7 @@ async fn wait_for_shutdown(
 fn reload(engine: &Engine, metrics: &crate::metrics::Metrics, policy: Option<&std::path::Path>) {
     match engine.reload_from(policy) {
         Ok(()) => {
-            metrics.policy_loaded(policy);
+            metrics.policy_loaded(policy, crate::policy::EMBEDDED_DEFAULT);
             tracing::info!("policy reloaded")
         }
         Err(e) => tracing::error!(error = %e, "policy reload failed; keeping the current policy"),

@@ -271,7 +271,11 @@ impl HeldRow {
             held,
             held_oldest_seconds: oldest.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0),
             held_overdue: overdue,
-            tables: vec![("decisions", decisions), ("held", held_rows), ("lists", lists)],
+            tables: vec![
+                ("decisions", decisions),
+                ("held", held_rows),
+                ("lists", lists),
+            ],
             audit_dropped: 0,
         })
     }
