@@ -198,15 +198,13 @@ impl Metrics {
     /// budget turned it into a probe, otherwise it stopped within budget.
     pub fn friction(&self, country: &str, degraded: bool) {
         let mut m = self.friction.lock().unwrap_or_else(|p| p.into_inner());
-        if !degraded && !m.contains_key(country) {
-            return;
+        // A country gets series once one of its sends was degraded.
+        if let Some(e) = m.get_mut(country) {
+            e.0 += u64::from(degraded);
+            e.1 = degraded;
+        } else if degraded {
+            m.insert(country.to_owned(), (1, true));
         }
-        let e = match m.get_mut(country) {
-            Some(e) => e,
-            None => m.entry(country.to_owned()).or_default(),
-        };
-        e.0 += u64::from(degraded);
-        e.1 = degraded;
     }
 
     /// Records the identity of the policy just loaded from `path` (the

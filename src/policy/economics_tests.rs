@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::super::tests::{engine, send};
 use super::super::*;
 use crate::number::{LineType, Region, E164};
 
@@ -16,21 +17,6 @@ fn class(digits: &str, region: &str) -> Classification {
         valid: true,
         line_type: LineType::Mobile,
         carrier: Some(Arc::from("TestCell")),
-    }
-}
-
-fn engine(text: &str) -> Engine {
-    let p =
-        Policy::build(std::path::Path::new("test.toml"), text).unwrap_or_else(|e| panic!("{e}"));
-    Engine::deterministic(p, 7)
-}
-
-fn send() -> SendFacts<'static> {
-    SendFacts {
-        route: "twilio.messages",
-        provider: "twilio",
-        channel: "sms",
-        ..SendFacts::default()
     }
 }
 

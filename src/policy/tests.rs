@@ -28,13 +28,13 @@ fn mobile(digits: &str) -> Classification {
 /// decides (the trade and the budget have tests of their own).
 const QUIET: &str = "[baseline]\nenabled = false\n[pattern]\ndistinct_range3_max = 0\ndistinct_range4_max = 0\nsequential_min = 1000\n[economics]\nuser_value = 0.0\nfriction_budget = 1.0\n";
 
-fn engine(text: &str) -> Engine {
+pub(super) fn engine(text: &str) -> Engine {
     let p =
         Policy::build(std::path::Path::new("test.toml"), text).unwrap_or_else(|e| panic!("{e}"));
     Engine::deterministic(p, 7)
 }
 
-fn send() -> SendFacts<'static> {
+pub(super) fn send() -> SendFacts<'static> {
     SendFacts {
         route: "twilio.messages",
         provider: "twilio",

@@ -27,3 +27,14 @@ pub(crate) fn share(what: &str, v: f64) -> Result<f64, String> {
         Err(format!("{what} must be between 0 and 1, not {v}"))
     }
 }
+
+/// Whose traffic a rule keyed by `kind` judges: a country's rate is a
+/// country judgement; numbers, ranges, carriers, line types and clients
+/// are local evidence.
+pub(crate) fn scope_of(kind: crate::state::Kind) -> crate::policy::Scope {
+    if kind == crate::state::Kind::Country {
+        crate::policy::Scope::Country
+    } else {
+        crate::policy::Scope::Local
+    }
+}

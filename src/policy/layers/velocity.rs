@@ -122,12 +122,7 @@ impl Config {
                 max: r.max,
                 weight: r.weight,
                 per_extra: r.weight_per_extra,
-                // A country-wide rate is a country judgement.
-                scope: if kind == Kind::Country {
-                    Scope::Country
-                } else {
-                    Scope::Local
-                },
+                scope: super::scope_of(kind),
                 pumping: crate::policy::layers::share(
                     "velocity.rules: pumping",
                     r.pumping.unwrap_or_else(|| default_pumping(kind)),

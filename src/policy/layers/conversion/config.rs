@@ -57,10 +57,6 @@ pub struct Config {
     /// four unanswered sends say "probably pumped" (0.67 with the default
     /// 2) and forty say "pumped" (0.95).
     pub prior_sends: f64,
-    /// The same where the country has no learned rate: the platform has
-    /// no users there to speak of, so the expectation that its traffic
-    /// converts is weaker (0.5: two unanswered sends say 0.8).
-    pub unserved_prior_sends: f64,
 }
 
 /// A country (or its new numbers) whose last whole hours are better
@@ -202,7 +198,6 @@ impl Default for Config {
             probe_backoff: 0,
             expected_rate: 0.6,
             prior_sends: 2.0,
-            unserved_prior_sends: 2.0,
         }
     }
 }
@@ -267,7 +262,6 @@ pub struct ConversionLayer {
     pub(super) probes: ProbeSchedule,
     pub(super) expected_rate: f64,
     pub(super) prior_sends: f64,
-    pub(super) unserved_prior_sends: f64,
 }
 
 fn window_and_grace(what: &str, window: Span, grace: Span) -> Result<(u32, u32), String> {
@@ -312,13 +306,7 @@ impl Config {
                     min: r.min_sends.max(1),
                     below: r.below,
                     weight: r.weight,
-                    // A country's rate is a country judgement; ranges,
-                    // carriers and line types are local evidence.
-                    scope: if kind == Kind::Country {
-                        Scope::Country
-                    } else {
-                        Scope::Local
-                    },
+                    scope: crate::policy::layers::scope_of(kind),
                     pumping: r
                         .pumping
                         .map(|p| crate::policy::layers::share("conversion.rules: pumping", p))
@@ -410,12 +398,11 @@ impl Config {
                 "conversion.expected_rate",
                 self.expected_rate,
             )?,
-            prior_sends: if self.prior_sends >= 0.0 && self.unserved_prior_sends >= 0.0 {
+            prior_sends: if self.prior_sends >= 0.0 {
                 self.prior_sends
             } else {
-                return Err("conversion.prior_sends and unserved_prior_sends must be >= 0".into());
+                return Err("conversion.prior_sends must be >= 0".into());
             },
-            unserved_prior_sends: self.unserved_prior_sends,
         })
     }
 }

@@ -48,14 +48,9 @@ use crate::policy::{Reason, RejectClass, Scope, Subject};
 
 impl ConversionLayer {
     /// The share of a slice's sends that are pumping, from `conversions`
-    /// of `sends` against the `expected` rate (see [`Config::prior_sends`];
-    /// `served`: the country has a learned rate).
-    pub fn pumping_share(&self, conversions: u32, sends: u32, expected: f64, served: bool) -> f64 {
-        let a = if served {
-            self.prior_sends
-        } else {
-            self.unserved_prior_sends
-        };
+    /// of `sends` against the `expected` rate (see [`Config::prior_sends`]).
+    pub fn pumping_share(&self, conversions: u32, sends: u32, expected: f64) -> f64 {
+        let a = self.prior_sends;
         let rate = (f64::from(conversions) + a * expected) / (f64::from(sends) + a);
         (1.0 - rate / expected).clamp(0.0, 1.0)
     }
@@ -68,17 +63,10 @@ impl ConversionLayer {
         out: &mut Vec<Reason>,
     ) {
         let mut read = Histories::new(counters, s.now);
-        // What the destination's sends are expected to convert at: its
-        // country's learned rate for new numbers, once it has one.
-        let learned = keys
-            .region
-            .and_then(|region| {
-                let rates = counters.rates.lock().unwrap_or_else(|p| p.into_inner());
-                rates.learned(region, true)
-            })
-            .filter(|(p0, mass)| *mass >= self.learned_min && *p0 > 0.0);
-        let served = learned.is_some();
-        let expected = learned.map_or(self.expected_rate, |(p0, _)| p0);
+        // What the destination's sends are expected to convert at (its
+        // country's learned rate for new numbers, once it has one), read
+        // only when a rule fires.
+        let mut learned: Option<Option<(f64, f64)>> = None;
         for r in &self.rules {
             let Some(k) = keys.get(r.kind) else { continue };
             let sends = read.matured_sends(k, r.window, r.grace);
@@ -88,9 +76,18 @@ impl ConversionLayer {
             let conversions = read.conversions_within(k, r.window);
             let rate = f64::from(conversions) / f64::from(sends);
             if rate < r.below {
+                let learned = *learned.get_or_insert_with(|| {
+                    let region = keys.region?;
+                    let rates = counters.rates.lock().unwrap_or_else(|p| p.into_inner());
+                    rates
+                        .learned(region, true)
+                        .filter(|(p0, mass)| *mass >= self.learned_min && *p0 > 0.0)
+                });
+                let served = learned.is_some();
+                let expected = learned.map_or(self.expected_rate, |(p0, _)| p0);
                 let pumping = r
                     .pumping
-                    .unwrap_or_else(|| self.pumping_share(conversions, sends, expected, served));
+                    .unwrap_or_else(|| self.pumping_share(conversions, sends, expected));
                 // A country with real users is judged only with local
                 // evidence; one the platform has no users in (no learned
                 // rate) is a corridor, and its own rate is local evidence.
