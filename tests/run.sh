@@ -18,6 +18,9 @@ python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 command -v redis-server >/dev/null || missing+=(redis-server)
 # The alert rules are checked and unit-tested with promtool.
 command -v promtool >/dev/null || missing+=(prometheus)
+# The official Node.js SDKs are end-to-end clients too.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing ${missing[*]}"
   as_root apt-get update -qq
@@ -29,7 +32,7 @@ fi
 echo "==> cargo test"
 cargo test --locked
 
-# 3. End to end with the official Twilio, Vonage and Plivo SDKs.
+# 3. End to end with the official SDKs (Python and Node.js).
 echo "==> SDK end-to-end suite"
 bash tests/e2e/setup.sh
 TOLLGATE_BIN="$PWD/target/debug/tollgate" .venv/bin/python -m pytest tests/e2e -q -p no:cacheprovider

@@ -17,6 +17,8 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use serde::Deserialize;
 
+use crate::clock::Timestamp;
+
 /// The families of answer shapes tollgate can write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -140,6 +142,37 @@ impl DialectKind {
     /// Whether [`DialectKind::report_dropped`] can report dropped destinations.
     pub fn reports_dropped(self) -> bool {
         matches!(self, DialectKind::PlivoMessage)
+    }
+}
+
+/// A held send rejected for good, as a failure report names it.
+pub struct FailedMessage<'a> {
+    /// The id the platform was given (the synthetic one).
+    pub id: &'a str,
+    pub to: &'a str,
+    pub from: Option<&'a str>,
+    pub account: Option<&'a str>,
+    pub now: Timestamp,
+}
+
+/// A dialect's own delivery report saying a message failed, for the
+/// platform's callback URL.
+pub struct FailureCallback {
+    pub method: &'static str,
+    pub content_type: Option<&'static str>,
+    pub body: Vec<u8>,
+    /// Appended to the callback URL (reports sent as a `GET`).
+    pub query: Option<String>,
+}
+
+impl DialectKind {
+    /// The failure report of the dialects whose reports are not forms
+    /// (those are built, and Twilio's signed, by the hold queue). `None`:
+    /// the provider sends none that the platform could expect.
+    pub fn failure_callback(self, _m: &FailedMessage<'_>) -> Option<FailureCallback> {
+        match self {
+            _ => None,
+        }
     }
 }
 

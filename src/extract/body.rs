@@ -77,6 +77,36 @@ impl Form {
         })
     }
 
+    /// The body with each value of the fields named `name` passed through
+    /// `f` (`None` removes the field); every other byte as it came.
+    pub(super) fn map_values(&self, name: &str, mut f: impl FnMut(&str) -> Option<String>) -> String {
+        let mut out = String::with_capacity(self.text.len());
+        let mut push = |piece: &str| {
+            if !out.is_empty() {
+                out.push('&');
+            }
+            out.push_str(piece);
+        };
+        for field in &self.fields {
+            let raw_name = &self.text[field.name.clone()];
+            let named = if field.plain_name {
+                raw_name == name
+            } else {
+                decode(raw_name) == name
+            };
+            let whole = field.name.start..field.value.end;
+            if !named {
+                push(&self.text[whole]);
+                continue;
+            }
+            if let Some(value) = f(&decode(&self.text[field.value.clone()])) {
+                let encoded: String = form_urlencoded::byte_serialize(value.as_bytes()).collect();
+                push(&format!("{raw_name}={encoded}"));
+            }
+        }
+        out
+    }
+
     /// The fields named `name` (compared decoded).
     fn named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Field> + 'a {
         self.fields.iter().filter(move |f| {
@@ -266,12 +296,12 @@ fn looks_like_json(bytes: &[u8]) -> bool {
 }
 
 #[derive(Debug, PartialEq)]
-struct Seg<'a> {
-    name: &'a str,
-    array: bool,
+pub(super) struct Seg<'a> {
+    pub(super) name: &'a str,
+    pub(super) array: bool,
 }
 
-fn segments(path: &str) -> Vec<Seg<'_>> {
+pub(super) fn segments(path: &str) -> Vec<Seg<'_>> {
     path.split('.')
         .map(|s| match s.strip_suffix("[]") {
             Some(name) => Seg { name, array: true },
@@ -349,27 +379,6 @@ fn scalar(v: &Value) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
-    }
-}
-
-/// Rewrites a flat `field` to `value` in the original encoding (used when a
-/// multi-destination send is forwarded without its blocked destinations).
-/// Other fields keep their order and content.
-pub fn rewrite_field(body: &Body, field: &str, value: &str) -> Option<Vec<u8>> {
-    match body {
-        Body::Form(form) => {
-            let mut ser = form_urlencoded::Serializer::new(String::new());
-            for (k, v) in form.pairs() {
-                ser.append_pair(&k, if k == field { value } else { &v });
-            }
-            Some(ser.finish().into_bytes())
-        }
-        Body::Json(Value::Object(map)) => {
-            let mut map = map.clone();
-            map.insert(field.to_owned(), Value::String(value.to_owned()));
-            serde_json::to_vec(&Value::Object(map)).ok()
-        }
-        Body::Json(_) => None,
     }
 }
 

@@ -3,11 +3,13 @@
 //! a region hint. Form and JSON bodies; nothing here can panic on input.
 
 mod body;
+mod rewrite;
 
 use crate::number::Region;
 use crate::route::SendEndpoint;
 
-pub use body::{rewrite_field, Body, BodyError};
+pub use body::{Body, BodyError};
+pub use rewrite::without_destinations;
 
 /// One destination of a send.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,7 +8,8 @@ use http::{header, Request};
 use sha1::Sha1;
 
 use super::Sealed;
-use crate::dialect::DialectKind;
+use crate::clock::Timestamp;
+use crate::dialect::{DialectKind, FailedMessage, FailureCallback};
 use crate::store::HeldRow;
 use crate::upstream::UpstreamClient;
 
@@ -25,6 +26,7 @@ pub async fn deliver(
     url: &str,
     row: &HeldRow,
     s: &Sealed,
+    now: Timestamp,
 ) -> Result<(), String> {
     let params: Vec<(&str, String)> = match dialect {
         DialectKind::TwilioMessage => vec![
@@ -52,7 +54,19 @@ pub async fn deliver(
             ("To", s.to.clone()),
             ("From", s.from.clone().unwrap_or_default()),
         ],
-        _ => return Ok(()),
+        _ => {
+            let failed = FailedMessage {
+                id: &row.id,
+                to: &s.to,
+                from: s.from.as_deref(),
+                account: s.account.as_deref(),
+                now,
+            };
+            return match dialect.failure_callback(&failed) {
+                Some(cb) => send(client, url, cb).await,
+                None => Ok(()),
+            };
+        }
     };
     // The serializer is not `Send`: finish it before any await.
     let body = {
@@ -76,11 +90,33 @@ pub async fn deliver(
             }
         }
     }
-    let resp = client.send(req).await.map_err(|e| e.to_string())?;
-    if resp.status().is_success() {
+    answered(client.send(req).await.map_err(|e| e.to_string())?.status())
+}
+
+/// Sends a dialect's own failure report: a JSON POST, or a GET with the
+/// report in the query (MessageBird).
+async fn send(client: &UpstreamClient, url: &str, cb: FailureCallback) -> Result<(), String> {
+    let url = match &cb.query {
+        Some(q) if url.contains('?') => format!("{url}&{q}"),
+        Some(q) => format!("{url}?{q}"),
+        None => url.to_owned(),
+    };
+    let uri: http::Uri = url.parse().map_err(|e| format!("bad callback URL: {e}"))?;
+    let mut req = Request::builder().method(cb.method).uri(uri);
+    if let Some(ct) = cb.content_type {
+        req = req.header(header::CONTENT_TYPE, ct);
+    }
+    let req = req
+        .body(crate::upstream::full(cb.body))
+        .map_err(|e| e.to_string())?;
+    answered(client.send(req).await.map_err(|e| e.to_string())?.status())
+}
+
+fn answered(status: http::StatusCode) -> Result<(), String> {
+    if status.is_success() {
         Ok(())
     } else {
-        Err(format!("the callback answered {}", resp.status()))
+        Err(format!("the callback answered {status}"))
     }
 }
 

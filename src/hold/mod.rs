@@ -391,12 +391,17 @@ impl HoldQueue {
             .run(move |c| HeldRow::callbacks_due(c, now))
             .await?
         {
-            self.deliver_callback(&id, attempts).await?;
+            self.deliver_callback(&id, attempts, Timestamp(now)).await?;
         }
         Ok(())
     }
 
-    async fn deliver_callback(&self, id: &str, attempts: u32) -> Result<(), HoldError> {
+    async fn deliver_callback(
+        &self,
+        id: &str,
+        attempts: u32,
+        now: Timestamp,
+    ) -> Result<(), HoldError> {
         let Some(view) = self.get(id).await? else {
             return Ok(());
         };
@@ -404,7 +409,7 @@ impl HoldQueue {
         let route = self.routes.sends().iter().find(|r| r.id == view.row.route);
         let delivered = match (route, view.row.callback.as_deref()) {
             (Some(route), Some(url)) => {
-                callback::deliver(&self.upstream, route.spec.dialect, url, &view.row, &sealed).await
+                callback::deliver(&self.upstream, route.spec.dialect, url, &view.row, &sealed, now).await
             }
             _ => Ok(()),
         };
@@ -420,7 +425,7 @@ impl HoldQueue {
                 tracing::info!(id = %id, error = %e, attempts, "failure callback failed; will retry");
                 (
                     "pending",
-                    Some(Timestamp::now().millis() + callback::backoff_ms(attempts)),
+                    Some(now.millis() + callback::backoff_ms(attempts)),
                 )
             }
         };

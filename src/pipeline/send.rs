@@ -15,7 +15,7 @@ use super::forward;
 use super::Pipeline;
 use crate::clock::Timestamp;
 use crate::dialect::{HeldContext, RejectContext};
-use crate::extract::{self, rewrite_field, Body, Destination};
+use crate::extract::{self, without_destinations, Body, Destination};
 use crate::hold::HoldInput;
 use crate::number::{Classification, ParseError};
 use crate::policy::{Action, Decision, RejectClass, SendFacts};
@@ -113,6 +113,10 @@ pub async fn handle(
     // Phases: classify and decide, per scored destination. The client
     // context is the request's, the same for every destination.
     let (client_ip, device, session) = forward::client_context(&parts.headers);
+    // A send with several scored destinations counts each delivery only
+    // once the act phase knows which went out.
+    let several = extracted.destinations.iter().filter(|d| d.scored).count() > 1;
+    let client = (client_ip, device, session);
     let mut verdicts = Vec::with_capacity(extracted.destinations.len());
     for destination in &extracted.destinations {
         if !destination.scored {
@@ -125,15 +129,7 @@ pub async fn handle(
         let number = p
             .classifier
             .parse_and_classify(&destination.address, extracted.region_hint);
-        let facts = SendFacts {
-            route: &route.id,
-            provider: &route.provider,
-            account: extracted.account.as_deref(),
-            channel: &destination.channel,
-            client_ip,
-            device,
-            session,
-        };
+        let facts = send_facts(route, &extracted, destination, client);
         // Phase: enrich (optional lookup, bounded by its time budget).
         // Boxed, as the rare outcomes below are: this future is moved
         // whole per request and should be no larger than the common path.
@@ -141,9 +137,13 @@ pub async fn handle(
             (Some(l), Ok(c)) if c.valid => Some(Box::pin(l.enrich(c.number.digits())).await),
             _ => None,
         };
-        let decision = p
-            .engine
-            .decide_enriched(&facts, number.as_ref(), lookup.as_ref(), now);
+        let decision = if several {
+            p.engine
+                .decide_attempt(&facts, number.as_ref(), lookup.as_ref(), now)
+        } else {
+            p.engine
+                .decide_enriched(&facts, number.as_ref(), lookup.as_ref(), now)
+        };
         verdicts.push(Verdict {
             destination,
             scored: Some(Scored { number, decision }),
@@ -153,6 +153,20 @@ pub async fn handle(
     // Phase: act.
     let shadow = p.engine.shadow();
     let outcome = outcome(route, &verdicts, shadow);
+
+    if several {
+        for v in &verdicts {
+            let forwarded = match outcome {
+                Outcome::Forward => true,
+                Outcome::Drop => !v.stops(),
+                Outcome::Reject(_) | Outcome::Hold(_) => false,
+            };
+            if let (true, Some(Scored { number: Ok(c), .. })) = (forwarded, &v.scored) {
+                let facts = send_facts(route, &extracted, v.destination, client);
+                p.engine.count_forwarded(&facts, c, now);
+            }
+        }
+    }
 
     // Phase: record.
     let latency = started.elapsed();
@@ -345,18 +359,13 @@ async fn drop_blocked(
     parsed: &Body,
     verdicts: &[Verdict<'_>],
 ) -> Response<ProxyBody> {
-    let sep = route.spec.to_separator.as_deref().unwrap_or(",");
-    let keep: Vec<&str> = verdicts
-        .iter()
-        .filter(|v| !v.stops())
-        .map(|v| v.destination.raw.as_str())
-        .collect();
     let dropped: Vec<&str> = verdicts
         .iter()
         .filter(|v| v.stops())
         .map(|v| v.destination.raw.as_str())
         .collect();
-    let Some(body) = rewrite_field(parsed, &route.spec.to, &keep.join(sep)) else {
+    let sep = route.spec.to_separator.as_deref();
+    let Some(body) = without_destinations(parsed, &route.spec.to, sep, &dropped) else {
         return reject(route, &route.spec.answers.malformed, "", "");
     };
     parts.headers.remove(CONTENT_LENGTH);
@@ -373,6 +382,24 @@ async fn drop_blocked(
     };
     let out = merged.map(Bytes::from).unwrap_or(resp_body);
     body::rewritten(resp_parts, out)
+}
+
+/// What the engine is told about one destination of a send.
+fn send_facts<'a>(
+    route: &'a SendRoute,
+    extracted: &'a extract::Extracted,
+    destination: &'a Destination,
+    (client_ip, device, session): (Option<&'a str>, Option<&'a str>, Option<&'a str>),
+) -> SendFacts<'a> {
+    SendFacts {
+        route: &route.id,
+        provider: &route.provider,
+        account: extracted.account.as_deref(),
+        channel: &destination.channel,
+        client_ip,
+        device,
+        session,
+    }
 }
 
 /// A path variable's value.

@@ -343,6 +343,31 @@ impl Engine {
         lookup: Option<&lookup::Outcome>,
         now: Timestamp,
     ) -> Decision {
+        self.score_and_count(send, number, lookup, now, false)
+    }
+
+    /// [`Engine::decide_enriched`] for one destination of a send with
+    /// several: counts the attempt only. Whether it goes out depends on the
+    /// others too (a refused mix is refused whole), so the caller counts
+    /// each delivery with [`Engine::count_forwarded`] once it knows.
+    pub fn decide_attempt(
+        &self,
+        send: &SendFacts<'_>,
+        number: Result<&Classification, &ParseError>,
+        lookup: Option<&lookup::Outcome>,
+        now: Timestamp,
+    ) -> Decision {
+        self.score_and_count(send, number, lookup, now, true)
+    }
+
+    fn score_and_count(
+        &self,
+        send: &SendFacts<'_>,
+        number: Result<&Classification, &ParseError>,
+        lookup: Option<&lookup::Outcome>,
+        now: Timestamp,
+        attempt_only: bool,
+    ) -> Decision {
         let keys = self.counters.keys(send, number.ok());
         self.counters.prefetch_send(&keys);
         let subject = Subject {
@@ -361,7 +386,7 @@ impl Engine {
         policy
             .economics
             .budget(&mut decision, &keys, &self.counters, now);
-        let delivery = if self.forwards(&decision) {
+        let delivery = if self.forwards(&decision) && !attempt_only {
             Delivery::Sent
         } else {
             Delivery::Stopped
@@ -379,6 +404,12 @@ impl Engine {
     /// been typed in.
     pub fn forwards(&self, decision: &Decision) -> bool {
         decision.action == Action::Allow || self.shadow()
+    }
+
+    /// Counts the delivery of one destination of a multi-destination send
+    /// that went out, its attempt counted by [`Engine::decide_attempt`].
+    pub fn count_forwarded(&self, send: &SendFacts<'_>, number: &Classification, now: Timestamp) {
+        self.count_released(send, number, now);
     }
 
     /// Counts the delivery of a held send released at `now` (by a reviewer

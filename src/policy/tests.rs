@@ -757,6 +757,35 @@ fn held_sends_are_attempts_not_unconverted_deliveries() {
     assert_eq!(total, 40);
 }
 
+#[test]
+fn a_multi_destination_send_counts_deliveries_only_for_what_went_out() {
+    // A corridor rule on delivered sends: three unconverted ones hold it.
+    let e = engine(&format!(
+        "{QUIET}[[conversion.rules]]\nkey = \"country\"\nwindow = \"24h\"\ngrace = \"10m\"\nmin_sends = 3\nbelow = 0.1\nweight = 60\n"
+    ));
+    let kh = |i: u32| class(&format!("8551{i:07}"), "KH", LineType::Mobile);
+    // Five destinations scored as parts of sends that were then refused
+    // whole: attempts only, so nothing has been delivered yet.
+    for i in 0..5 {
+        let d = e.decide_attempt(&send(), Ok(&kh(i * 7919)), None, T0.plus_seconds(i64::from(i)));
+        assert_eq!(d.action, Action::Allow);
+    }
+    let at = T0.plus_seconds(3600);
+    let d = e.decide_attempt(&send(), Ok(&kh(99)), None, at);
+    assert_eq!(d.action, Action::Allow, "{:?}", d.codes());
+    // Three of them went out after all: now they are unconverted deliveries.
+    for i in 0..3 {
+        e.count_forwarded(&send(), &kh(i * 7919), T0.plus_seconds(i64::from(i)));
+    }
+    let d = e.decide_attempt(&send(), Ok(&kh(98)), None, at);
+    assert_eq!(d.action, Action::Hold, "{:?}", d.codes());
+    assert!(
+        d.reasons[0].detail.to_string().starts_with("0 of 3 sends"),
+        "{}",
+        d.reasons[0].detail
+    );
+}
+
 /// The policy of the probe tests: NG's carrier held while its last 2
 /// hours convert under 30%, with `probes` (the `[conversion]` probe
 /// settings). A carrier, not the country: a country with a learned rate is

@@ -29,6 +29,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Optional
 from urllib.parse import parse_qs, urlsplit
 
+# The providers added after the first three live in one module each
+# (``fake_<provider>.py``): ``routes(fake)`` returns (method, path regex,
+# handler) triples; a handler takes the ``Recorded`` request and the
+# regex's named groups and returns (status, headers, body).
+PROVIDER_MODULES: list = []
+
+
+def register(module) -> None:
+    """Adds a provider module's routes (each module calls this on import)."""
+    if module not in PROVIDER_MODULES:
+        PROVIDER_MODULES.append(module)
+
+
 # --------------------------------------------------------------------------
 # What was received / answered
 # --------------------------------------------------------------------------
@@ -341,7 +354,7 @@ class FakeAggregator:
             # Plivo
             ("POST", r"/v1/Account/(?P<auth_id>[A-Z0-9]+)/Message/", self._plivo_message_create),
             ("GET", r"/v1/Account/(?P<auth_id>[A-Z0-9]+)/Message/(?P<message_uuid>[0-9a-fA-F-]{36})/", self._plivo_message_get),
-        ]
+        ] + [r for module in PROVIDER_MODULES for r in module.routes(self)]
 
     # ---- Twilio ----------------------------------------------------------
 

@@ -35,6 +35,30 @@ if [ "$want" != "$have" ]; then
     echo "$want" > "$STAMP"
 fi
 
+# SDKs whose pins cannot share the main venv (infobip-api-python-sdk wants
+# pydantic 1, vonage 4 pydantic 2) get one each: .venv-<name>, driven by
+# tests/e2e/drivers/<name>_send.py as a subprocess.
+for req in "$HERE"/requirements-*.txt; do
+    [ -e "$req" ] || continue
+    name="$(basename "$req" .txt)"; name="${name#requirements-}"
+    venv="$REPO/.venv-$name"
+    [ -x "$venv/bin/python" ] || "$PY" -m venv "$venv"
+    want="$(sha256sum "$req" | cut -d' ' -f1)"
+    if [ "$want" != "$(cat "$venv/.requirements.sha256" 2>/dev/null || true)" ]; then
+        "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
+        echo "$want" > "$venv/.requirements.sha256"
+    fi
+done
+
+# The official Node.js SDKs (tests/e2e/package.json, locked).
+if [ -f "$HERE/package-lock.json" ]; then
+    want="$(sha256sum "$HERE/package-lock.json" | cut -d' ' -f1)"
+    if [ "$want" != "$(cat "$HERE/node_modules/.lock.sha256" 2>/dev/null || true)" ]; then
+        (cd "$HERE" && npm ci --silent --no-audit --no-fund)
+        echo "$want" > "$HERE/node_modules/.lock.sha256"
+    fi
+fi
+
 command -v openssl >/dev/null || echo "setup.sh: warning: openssl CLI not found (the e2e PKI fixture needs it)" >&2
 { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } \
     || echo "setup.sh: warning: /usr/bin/chromium or /usr/bin/chromedriver missing (test_console.py needs them: apt-get install -y chromium chromium-driver; tests/run.sh installs them)" >&2
