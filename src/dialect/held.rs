@@ -36,7 +36,7 @@ fn to_vec(v: &Value) -> Vec<u8> {
 
 impl DialectKind {
     /// A fresh synthetic id in the provider's format.
-    pub fn synthetic_id(self) -> String {
+    pub fn synthetic_id(self, now: Timestamp) -> String {
         match self {
             DialectKind::TwilioMessage => format!("SM{}", hex32()),
             DialectKind::TwilioVerify => format!("VE{}", hex32()),
@@ -45,6 +45,8 @@ impl DialectKind {
             | DialectKind::VonageVerifyV2
             | DialectKind::VonageMessages
             | DialectKind::PlivoMessage => uuid::Uuid::new_v4().to_string(),
+            DialectKind::BirdMessage => super::bird::synthetic_id(),
+            DialectKind::SinchBatch => super::sinch::synthetic_id(now),
         }
     }
 
@@ -106,6 +108,8 @@ impl DialectKind {
                     "message_uuid": [c.id],
                 })),
             ),
+            DialectKind::BirdMessage => super::bird::held(c),
+            DialectKind::SinchBatch => super::sinch::held(c),
         }
     }
 
@@ -118,6 +122,8 @@ impl DialectKind {
             DialectKind::VonageVerifyLegacy | DialectKind::VonageVerifyV2 => v.get("request_id"),
             DialectKind::VonageMessages => v.get("message_uuid"),
             DialectKind::PlivoMessage => v.get("message_uuid")?.get(0),
+            DialectKind::BirdMessage => super::bird::real_id(&v),
+            DialectKind::SinchBatch => super::sinch::real_id(&v),
         }?;
         id.as_str().map(str::to_owned)
     }
@@ -125,6 +131,11 @@ impl DialectKind {
     /// A held answer restated as failed (Twilio error 30450, its SMS-pumping
     /// code), for status look-ups after a rejection.
     pub fn failed_view(self, held_answer: &[u8], now: Timestamp) -> Option<Vec<u8>> {
+        match self {
+            DialectKind::BirdMessage => return super::bird::failed_view(held_answer, now),
+            DialectKind::SinchBatch => return super::sinch::failed_view(held_answer, now),
+            _ => {}
+        }
         let mut v: Value = serde_json::from_slice(held_answer).ok()?;
         let o = v.as_object_mut()?;
         match self {

@@ -7,8 +7,10 @@
 //! route file only.
 
 mod answers;
+mod bird;
 mod held;
 mod shapes;
+mod sinch;
 
 pub use answers::{Answer, Answers};
 pub use held::HeldContext;
@@ -37,6 +39,10 @@ pub enum DialectKind {
     VonageMessages,
     /// Plivo: `{"api_id","error"}`.
     PlivoMessage,
+    /// Bird (MessageBird) SMS: HTTP 422 `{"errors":[{"code","description","parameter"}]}`.
+    BirdMessage,
+    /// Sinch SMS (XMS) batches: `{"code","text"}`.
+    SinchBatch,
 }
 
 /// What a refusal is about, beyond the route file's answer.
@@ -64,31 +70,35 @@ impl DialectKind {
             if StatusCode::from_u16(a.status).is_err() {
                 return Err(format!("answers.{name}: bad HTTP status {}", a.status));
             }
-            let ok = match self {
-                DialectKind::TwilioMessage | DialectKind::TwilioVerify => {
-                    a.code.as_integer().is_some()
-                }
-                DialectKind::VonageSms | DialectKind::VonageVerifyLegacy => a
-                    .code
-                    .as_str()
-                    .is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())),
-                DialectKind::VonageVerifyV2 | DialectKind::VonageMessages => {
-                    a.code.as_str().is_some() && a.title.is_some()
-                }
-                DialectKind::PlivoMessage => true,
-            };
-            if !ok {
-                let want = match self {
-                    DialectKind::TwilioMessage | DialectKind::TwilioVerify => "an integer `code`",
-                    DialectKind::VonageSms | DialectKind::VonageVerifyLegacy => {
-                        "a `code` string of digits"
-                    }
-                    _ => "a `code` string (the problem `type` URL) and a `title`",
-                };
-                return Err(format!("answers.{name}: the {self:?} dialect needs {want}"));
-            }
+            self.check_answer(a)
+                .map_err(|want| format!("answers.{name}: the {self:?} dialect needs {want}"))?;
         }
         Ok(())
+    }
+
+    /// What one answer's `code` must be in this dialect.
+    fn check_answer(self, a: &Answer) -> Result<(), &'static str> {
+        let ok = match self {
+            DialectKind::TwilioMessage | DialectKind::TwilioVerify => a.code.as_integer().is_some(),
+            DialectKind::VonageSms | DialectKind::VonageVerifyLegacy => a
+                .code
+                .as_str()
+                .is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())),
+            DialectKind::VonageVerifyV2 | DialectKind::VonageMessages => {
+                a.code.as_str().is_some() && a.title.is_some()
+            }
+            DialectKind::PlivoMessage => true,
+            DialectKind::BirdMessage => return bird::check_answer(a),
+            DialectKind::SinchBatch => return sinch::check_answer(a),
+        };
+        if ok {
+            return Ok(());
+        }
+        Err(match self {
+            DialectKind::TwilioMessage | DialectKind::TwilioVerify => "an integer `code`",
+            DialectKind::VonageSms | DialectKind::VonageVerifyLegacy => "a `code` string of digits",
+            _ => "a `code` string (the problem `type` URL) and a `title`",
+        })
     }
 
     /// Renders one refusal.
@@ -123,6 +133,8 @@ impl DialectKind {
                 ),
             ),
             DialectKind::PlivoMessage => ("application/json", shapes::plivo_error(&message)),
+            DialectKind::BirdMessage => bird::reject(answer, &message, ctx),
+            DialectKind::SinchBatch => sinch::reject(answer, &message, ctx),
         };
         json_response(answer.status, content_type, body)
     }
@@ -135,13 +147,14 @@ impl DialectKind {
     pub fn report_dropped(self, answer: &[u8], dropped: &[&str]) -> Option<Vec<u8>> {
         match self {
             DialectKind::PlivoMessage => shapes::plivo_add_invalid(answer, dropped),
+            DialectKind::BirdMessage => bird::report_dropped(answer, dropped),
             _ => None,
         }
     }
 
     /// Whether [`DialectKind::report_dropped`] can report dropped destinations.
     pub fn reports_dropped(self) -> bool {
-        matches!(self, DialectKind::PlivoMessage)
+        matches!(self, DialectKind::PlivoMessage | DialectKind::BirdMessage)
     }
 }
 
@@ -169,8 +182,14 @@ impl DialectKind {
     /// The failure report of the dialects whose reports are not forms
     /// (those are built, and Twilio's signed, by the hold queue). `None`:
     /// the provider sends none that the platform could expect.
-    pub fn failure_callback(self, _m: &FailedMessage<'_>) -> Option<FailureCallback> {
+    pub fn failure_callback(self, m: &FailedMessage<'_>) -> Option<FailureCallback> {
         match self {
+            DialectKind::BirdMessage => {
+                Some(bird::failure_callback(m.id, m.to, m.from, m.account, m.now))
+            }
+            DialectKind::SinchBatch => Some(sinch::failure_callback(
+                m.id, m.to, m.from, m.account, m.now,
+            )),
             _ => None,
         }
     }

@@ -79,7 +79,11 @@ impl Form {
 
     /// The body with each value of the fields named `name` passed through
     /// `f` (`None` removes the field); every other byte as it came.
-    pub(super) fn map_values(&self, name: &str, mut f: impl FnMut(&str) -> Option<String>) -> String {
+    pub(super) fn map_values(
+        &self,
+        name: &str,
+        mut f: impl FnMut(&str) -> Option<String>,
+    ) -> String {
         let mut out = String::with_capacity(self.text.len());
         let mut push = |piece: &str| {
             if !out.is_empty() {

@@ -100,7 +100,13 @@ mod tests {
     use super::*;
     use crate::route::BodyEncoding;
 
-    fn rewrite(body: &str, encoding: BodyEncoding, path: &str, sep: Option<&str>, dropped: &[&str]) -> String {
+    fn rewrite(
+        body: &str,
+        encoding: BodyEncoding,
+        path: &str,
+        sep: Option<&str>,
+        dropped: &[&str],
+    ) -> String {
         let ct = match encoding {
             BodyEncoding::Json => "application/json",
             _ => "application/x-www-form-urlencoded",
@@ -111,27 +117,66 @@ mod tests {
 
     #[test]
     fn a_separated_value_loses_its_parts_and_other_fields_keep_their_bytes() {
-        let out = rewrite("a=%2B1&dst=1%3C2%3C3&text=hi+there", BodyEncoding::Form, "dst", Some("<"), &["2"]);
+        let out = rewrite(
+            "a=%2B1&dst=1%3C2%3C3&text=hi+there",
+            BodyEncoding::Form,
+            "dst",
+            Some("<"),
+            &["2"],
+        );
         assert_eq!(out, "a=%2B1&dst=1%3C3&text=hi+there");
-        let out = rewrite(r#"{"src":"x","dst":"1<2","text":"hi"}"#, BodyEncoding::Json, "dst", Some("<"), &["2"]);
+        let out = rewrite(
+            r#"{"src":"x","dst":"1<2","text":"hi"}"#,
+            BodyEncoding::Json,
+            "dst",
+            Some("<"),
+            &["2"],
+        );
         assert_eq!(out, r#"{"src":"x","dst":"1","text":"hi"}"#);
     }
 
     #[test]
     fn a_list_loses_its_elements_whatever_their_json_type() {
-        let out = rewrite(r#"{"to":["+1","+2","+3"],"body":"x"}"#, BodyEncoding::Json, "to", None, &["+2"]);
+        let out = rewrite(
+            r#"{"to":["+1","+2","+3"],"body":"x"}"#,
+            BodyEncoding::Json,
+            "to",
+            None,
+            &["+2"],
+        );
         assert_eq!(out, r#"{"to":["+1","+3"],"body":"x"}"#);
-        let out = rewrite(r#"{"to":["+1","+2"]}"#, BodyEncoding::Json, "to[]", None, &["+1"]);
+        let out = rewrite(
+            r#"{"to":["+1","+2"]}"#,
+            BodyEncoding::Json,
+            "to[]",
+            None,
+            &["+1"],
+        );
         assert_eq!(out, r#"{"to":["+2"]}"#);
-        let out = rewrite(r#"{"recipients":[31612345678,31687654321]}"#, BodyEncoding::Json, "recipients", None, &["31612345678"]);
+        let out = rewrite(
+            r#"{"recipients":[31612345678,31687654321]}"#,
+            BodyEncoding::Json,
+            "recipients",
+            None,
+            &["31612345678"],
+        );
         assert_eq!(out, r#"{"recipients":[31687654321]}"#);
     }
 
     #[test]
     fn nested_destinations_go_with_their_object_and_an_emptied_message_with_them() {
         let body = r#"{"messages":[{"destinations":[{"to":"1","messageId":"a"},{"to":"2"}],"text":"x"},{"destinations":[{"to":"3"}],"text":"y"}],"bulkId":"b"}"#;
-        let out = rewrite(body, BodyEncoding::Json, "messages[].destinations[].to", None, &["2", "3"]);
-        assert_eq!(out, r#"{"messages":[{"destinations":[{"to":"1","messageId":"a"}],"text":"x"}],"bulkId":"b"}"#);
+        let out = rewrite(
+            body,
+            BodyEncoding::Json,
+            "messages[].destinations[].to",
+            None,
+            &["2", "3"],
+        );
+        assert_eq!(
+            out,
+            r#"{"messages":[{"destinations":[{"to":"1","messageId":"a"}],"text":"x"}],"bulkId":"b"}"#
+        );
     }
 
     #[test]
@@ -142,7 +187,13 @@ mod tests {
 
     #[test]
     fn odd_shapes_are_left_alone_not_panicked_on() {
-        let out = rewrite(r#"{"messages":"nope","to":{"x":1}}"#, BodyEncoding::Json, "messages[].destinations[].to", None, &["1"]);
+        let out = rewrite(
+            r#"{"messages":"nope","to":{"x":1}}"#,
+            BodyEncoding::Json,
+            "messages[].destinations[].to",
+            None,
+            &["1"],
+        );
         assert_eq!(out, r#"{"messages":"nope","to":{"x":1}}"#);
         let b = Body::parse(BodyEncoding::Json, Some("application/json"), b"[1,2]").unwrap();
         assert!(without_destinations(&b, "to", None, &["1"]).is_none());

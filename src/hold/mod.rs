@@ -409,7 +409,15 @@ impl HoldQueue {
         let route = self.routes.sends().iter().find(|r| r.id == view.row.route);
         let delivered = match (route, view.row.callback.as_deref()) {
             (Some(route), Some(url)) => {
-                callback::deliver(&self.upstream, route.spec.dialect, url, &view.row, &sealed, now).await
+                callback::deliver(
+                    &self.upstream,
+                    route.spec.dialect,
+                    url,
+                    &view.row,
+                    &sealed,
+                    now,
+                )
+                .await
             }
             _ => Ok(()),
         };

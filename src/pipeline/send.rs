@@ -254,7 +254,7 @@ async fn hold(
         return reject(route, &spec.answers.fraud, &v.destination.raw, "");
     };
     let dialect = spec.dialect;
-    let id = dialect.synthetic_id();
+    let id = dialect.synthetic_id(now);
     let text = spec.text.as_deref().and_then(|f| parsed.first(f));
     let via_service = spec.service_field.as_deref().and_then(|f| parsed.first(f));
     let (status, answer) = dialect.held(&HeldContext {

@@ -767,7 +767,12 @@ fn a_multi_destination_send_counts_deliveries_only_for_what_went_out() {
     // Five destinations scored as parts of sends that were then refused
     // whole: attempts only, so nothing has been delivered yet.
     for i in 0..5 {
-        let d = e.decide_attempt(&send(), Ok(&kh(i * 7919)), None, T0.plus_seconds(i64::from(i)));
+        let d = e.decide_attempt(
+            &send(),
+            Ok(&kh(i * 7919)),
+            None,
+            T0.plus_seconds(i64::from(i)),
+        );
         assert_eq!(d.action, Action::Allow);
     }
     let at = T0.plus_seconds(3600);

@@ -36,6 +36,8 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../routes/vonage.toml"),
     ),
     ("routes/plivo.toml", include_str!("../../routes/plivo.toml")),
+    ("routes/bird.toml", include_str!("../../routes/bird.toml")),
+    ("routes/sinch.toml", include_str!("../../routes/sinch.toml")),
 ];
 
 /// An upstream base URL, resolved once at start-up.

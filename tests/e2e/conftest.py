@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 SHARED = Path(os.environ.get("TOLLGATE_SHARED", REPO.parent / "shared"))
 
-UPSTREAM_NAMES = ["twilio-api", "twilio-verify", "twilio-lookups", "vonage-rest", "vonage-api", "plivo-api"]
+UPSTREAM_NAMES = ["twilio-api", "twilio-verify", "twilio-lookups", "vonage-rest", "vonage-api", "plivo-api", "bird-api", "sinch-api"]
 
 # Talking to 127.0.0.1 / localhost must never go through a proxy from the environment.
 for _var in ("NO_PROXY", "no_proxy"):
@@ -268,8 +268,9 @@ def start_tollgate(fake: FakeAggregator, pki: Pki, workdir: Path, extra_args: tu
             "--admin-listen", "127.0.0.1:0",
             "--data-dir", str(data_dir),
             "--policy", str(policy)]
-    if (REPO / "routes").is_dir():  # tollgate runs in a tmp dir: name the repo's routes
-        args += ["--routes", str(REPO / "routes")]
+    routes = Path(os.environ.get("E2E_ROUTES", REPO / "routes"))
+    if routes.is_dir():  # tollgate runs in a tmp dir: name the repo's routes
+        args += ["--routes", str(routes)]
     for name in UPSTREAM_NAMES:
         args += ["--upstream", f"{name}={fake.url}"]
     args += list(extra_args)

@@ -632,6 +632,13 @@ class FakeAggregator:
         return 200, [JSON_CT], json.dumps(body).encode()
 
 
+import fake_bird  # noqa: E402 - the provider modules register themselves below
+import fake_sinch  # noqa: E402
+
+register(fake_bird)
+register(fake_sinch)
+
+
 if __name__ == "__main__":  # pragma: no cover - manual use
     import time
 

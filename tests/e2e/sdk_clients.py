@@ -29,7 +29,6 @@ PLIVO_AUTH_ID = "MAE2ETESTAUTHID00001"  # "MA" + 18: what plivo.utils.is_valid_m
 PLIVO_AUTH_TOKEN = "e2e-plivo-auth-token-0123456789"
 PLIVO_FROM = "+14155550100"
 
-SECRETS = [TWILIO_AUTH_TOKEN, VONAGE_API_SECRET, PLIVO_AUTH_TOKEN]
 
 
 # ---- Twilio (twilio 9.x) --------------------------------------------------
@@ -125,3 +124,67 @@ def plivo_client():
     import plivo
 
     return plivo.RestClient(PLIVO_AUTH_ID, PLIVO_AUTH_TOKEN)
+
+
+# ---- Bird / MessageBird (messagebird 2.x) ------------------------------------
+
+BIRD_ACCESS_KEY = "E2eBirdAccessKey012345678"  # 25 characters, like a live MessageBird access key
+BIRD_ORIGINATOR = "Tollgate"
+
+
+def bird_client(base_url: str):
+    """Bird (MessageBird): give the client an ``HttpClient`` with the base URL.
+
+    ``messagebird.Client(access_key, http_client=None)`` builds
+    ``HttpClient(ENDPOINT, access_key, USER_AGENT)`` for every request unless
+    an http_client was passed, and ``HttpClient`` joins ``urljoin(endpoint,
+    "messages")``: so pass one, with a base URL WITHOUT a path (a trailing
+    ``/`` is fine).  There is no endpoint argument; the module constant
+    ``messagebird.client.ENDPOINT`` is the global alternative.
+    """
+    from messagebird.client import USER_AGENT, Client
+    from messagebird.http_client import HttpClient
+
+    return Client(BIRD_ACCESS_KEY, http_client=HttpClient(base_url, BIRD_ACCESS_KEY, USER_AGENT))
+
+
+# ---- Sinch (sinch 2.x) ----------------------------------------------------------
+
+SINCH_SERVICE_PLAN_ID = "e2e0123456789abcdef0123456789abc"  # 32 characters, like a real plan id
+SINCH_API_TOKEN = "e2e-sinch-api-token-0123456789ab"
+SINCH_FROM = "+14155550100"
+
+
+def sinch_client(base_url: str):
+    """Sinch: ``configuration.sms_origin_with_service_plan_id``.
+
+    With a service plan id and API token (Bearer auth) the SMS domain's base
+    URL is that one attribute, read on every request
+    (``Configuration.get_sms_origin_for_auth``); the SDK's own end-to-end tests
+    set it the same way.  Do not set ``sms_region`` afterwards: its setter
+    rebuilds the attribute from ``https://{region}.sms.api.sinch.com``.
+    (Project id + access key clients use ``configuration.sms_origin`` instead,
+    and fetch OAuth2 tokens from auth.sinch.com directly.)
+    """
+    from sinch import SinchClient
+
+    client = SinchClient(service_plan_id=SINCH_SERVICE_PLAN_ID, sms_api_token=SINCH_API_TOKEN)
+    client.configuration.sms_origin_with_service_plan_id = base_url.rstrip("/")
+    return client
+
+
+@contextlib.contextmanager
+def sinch_responses(client) -> Iterator[list]:
+    """The raw ``requests`` responses the client receives (the SDK keeps none)."""
+    seen: list = []
+    hooks = client.configuration.transport.http_session.hooks["response"]
+    hook = lambda r, *a, **kw: seen.append(r)  # noqa: E731
+    hooks.append(hook)
+    try:
+        yield seen
+    finally:
+        hooks.remove(hook)
+
+
+# Every credential above: none may appear in a log line or metric.
+SECRETS = [TWILIO_AUTH_TOKEN, VONAGE_API_SECRET, PLIVO_AUTH_TOKEN, BIRD_ACCESS_KEY, SINCH_API_TOKEN]
