@@ -47,6 +47,7 @@ impl DialectKind {
             | DialectKind::PlivoMessage => uuid::Uuid::new_v4().to_string(),
             DialectKind::BirdMessage => super::bird::synthetic_id(),
             DialectKind::SinchBatch => super::sinch::synthetic_id(now),
+            DialectKind::TelnyxMessage | DialectKind::TelnyxVerify => super::telnyx::synthetic_id(),
         }
     }
 
@@ -110,6 +111,8 @@ impl DialectKind {
             ),
             DialectKind::BirdMessage => super::bird::held(c),
             DialectKind::SinchBatch => super::sinch::held(c),
+            DialectKind::TelnyxMessage => super::telnyx::held_message(c),
+            DialectKind::TelnyxVerify => super::telnyx::held_verify(c),
         }
     }
 
@@ -124,6 +127,7 @@ impl DialectKind {
             DialectKind::PlivoMessage => v.get("message_uuid")?.get(0),
             DialectKind::BirdMessage => super::bird::real_id(&v),
             DialectKind::SinchBatch => super::sinch::real_id(&v),
+            DialectKind::TelnyxMessage | DialectKind::TelnyxVerify => super::telnyx::real_id(&v),
         }?;
         id.as_str().map(str::to_owned)
     }
@@ -134,6 +138,9 @@ impl DialectKind {
         match self {
             DialectKind::BirdMessage => return super::bird::failed_view(held_answer, now),
             DialectKind::SinchBatch => return super::sinch::failed_view(held_answer, now),
+            DialectKind::TelnyxMessage | DialectKind::TelnyxVerify => {
+                return super::telnyx::failed_view(held_answer, now)
+            }
             _ => {}
         }
         let mut v: Value = serde_json::from_slice(held_answer).ok()?;

@@ -11,6 +11,7 @@ mod bird;
 mod held;
 mod shapes;
 mod sinch;
+mod telnyx;
 
 pub use answers::{Answer, Answers};
 pub use held::HeldContext;
@@ -43,6 +44,10 @@ pub enum DialectKind {
     BirdMessage,
     /// Sinch SMS (XMS) batches: `{"code","text"}`.
     SinchBatch,
+    /// Telnyx Messaging v2: `{"errors":[{"code","title","detail","source"}]}`.
+    TelnyxMessage,
+    /// Telnyx Verify v2: the same error list.
+    TelnyxVerify,
 }
 
 /// What a refusal is about, beyond the route file's answer.
@@ -90,6 +95,9 @@ impl DialectKind {
             DialectKind::PlivoMessage => true,
             DialectKind::BirdMessage => return bird::check_answer(a),
             DialectKind::SinchBatch => return sinch::check_answer(a),
+            DialectKind::TelnyxMessage | DialectKind::TelnyxVerify => {
+                return telnyx::check_answer(a)
+            }
         };
         if ok {
             return Ok(());
@@ -135,6 +143,8 @@ impl DialectKind {
             DialectKind::PlivoMessage => ("application/json", shapes::plivo_error(&message)),
             DialectKind::BirdMessage => bird::reject(answer, &message, ctx),
             DialectKind::SinchBatch => sinch::reject(answer, &message, ctx),
+            DialectKind::TelnyxMessage => telnyx::reject_message(answer, &message, ctx),
+            DialectKind::TelnyxVerify => telnyx::reject_verify(answer, &message, ctx),
         };
         json_response(answer.status, content_type, body)
     }
@@ -188,6 +198,9 @@ impl DialectKind {
                 Some(bird::failure_callback(m.id, m.to, m.from, m.account, m.now))
             }
             DialectKind::SinchBatch => Some(sinch::failure_callback(
+                m.id, m.to, m.from, m.account, m.now,
+            )),
+            DialectKind::TelnyxMessage => Some(telnyx::failure_callback(
                 m.id, m.to, m.from, m.account, m.now,
             )),
             _ => None,

@@ -38,6 +38,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("routes/plivo.toml", include_str!("../../routes/plivo.toml")),
     ("routes/bird.toml", include_str!("../../routes/bird.toml")),
     ("routes/sinch.toml", include_str!("../../routes/sinch.toml")),
+    (
+        "routes/telnyx.toml",
+        include_str!("../../routes/telnyx.toml"),
+    ),
 ];
 
 /// An upstream base URL, resolved once at start-up.

@@ -186,5 +186,38 @@ def sinch_responses(client) -> Iterator[list]:
         hooks.remove(hook)
 
 
+# ---- Telnyx (telnyx 4.x) --------------------------------------------------------
+
+TELNYX_API_KEY = "KEYE2ETEST0123456789_e2eTelnyxSecret"  # a Telnyx key: "KEY" + id + "_" + secret
+#     TELNYX_FROM = "+18445550001"
+#     TELNYX_MESSAGING_PROFILE = "4000eba1-a0c0-4563-9925-b25e842a7cb6"
+#     TELNYX_VERIFY_PROFILE = "12ade33a-21c0-473b-b055-b3c836e1c292"
+#
+# and append TELNYX_API_KEY to SECRETS (it is the whole credential: the
+# Authorization header is `Bearer <key>`).
+#
+# requirements.txt: telnyx==4.189.0 (installs with the existing pins; `pip
+# check` clean; it shares pydantic 2 with vonage and adds httpx).
+
+TELNYX_API_KEY = "KEYE2ETEST0123456789_e2eTelnyxSecret"
+TELNYX_FROM = "+18445550001"
+TELNYX_MESSAGING_PROFILE = "4000eba1-a0c0-4563-9925-b25e842a7cb6"
+TELNYX_VERIFY_PROFILE = "12ade33a-21c0-473b-b055-b3c836e1c292"
+
+
+def telnyx_client(base_url: str):
+    """Telnyx: ``Telnyx(api_key=..., base_url=<tollgate>/v2)``.
+
+    The SDK's default base URL is ``https://api.telnyx.com/v2`` and every path
+    is relative to it (``/messages``, ``/verifications/sms``), so the override
+    must end in ``/v2``.  ``TELNYX_BASE_URL`` in the environment does the same
+    when ``base_url`` is not passed.  Default retries stay on (as a platform
+    has them): the SDK never retries a 400/403/422, only 408/409/429/5xx.
+    """
+    from telnyx import Telnyx
+
+    return Telnyx(api_key=TELNYX_API_KEY, base_url=base_url.rstrip("/") + "/v2")
+
+
 # Every credential above: none may appear in a log line or metric.
-SECRETS = [TWILIO_AUTH_TOKEN, VONAGE_API_SECRET, PLIVO_AUTH_TOKEN, BIRD_ACCESS_KEY, SINCH_API_TOKEN]
+SECRETS = [TWILIO_AUTH_TOKEN, VONAGE_API_SECRET, PLIVO_AUTH_TOKEN, BIRD_ACCESS_KEY, SINCH_API_TOKEN, TELNYX_API_KEY]
