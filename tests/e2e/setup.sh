@@ -54,7 +54,7 @@ done
 if [ -f "$HERE/package-lock.json" ]; then
     want="$(sha256sum "$HERE/package-lock.json" | cut -d' ' -f1)"
     if [ "$want" != "$(cat "$HERE/node_modules/.lock.sha256" 2>/dev/null || true)" ]; then
-        (cd "$HERE" && npm ci --silent --no-audit --no-fund)
+        (cd "$HERE" && npm ci --silent --no-audit --no-fund --ignore-scripts)
         echo "$want" > "$HERE/node_modules/.lock.sha256"
     fi
 fi
