@@ -6,6 +6,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde_json::json;
 
+use super::bodies;
 use super::Admin;
 use crate::clock::Timestamp;
 use crate::dialect::{json_response, neutral_error};
@@ -206,27 +207,10 @@ async fn lists_add(admin: &Admin, req: Request<Incoming>) -> Response<Bytes> {
     let Ok(body) = Limited::new(req.into_body(), BODY_LIMIT).collect().await else {
         return bad("the body could not be read or is too large");
     };
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Entry {
-        scope: String,
-        value: String,
-        action: String,
-        ttl_seconds: Option<u64>,
-        note: Option<String>,
-    }
-    let e: Entry = match serde_json::from_slice(&body.to_bytes()) {
+    let e = match bodies::list_entry(&body.to_bytes()) {
         Ok(e) => e,
-        Err(err) => return bad(&format!("bad list entry: {err}")),
+        Err(err) => return bad(&err.to_string()),
     };
-    // Validate the entry the way the engine will read it.
-    if let Err(m) = crate::policy::layers::lists::Config::from_entries([(
-        e.scope.as_str(),
-        e.value.as_str(),
-        e.action.as_str(),
-    )]) {
-        return bad(&m);
-    }
     let now = Timestamp::now().millis();
     let expires = e
         .ttl_seconds
@@ -291,13 +275,11 @@ async fn conversions(admin: &Admin, req: Request<Incoming>) -> Response<Bytes> {
     let Ok(body) = Limited::new(req.into_body(), BODY_LIMIT).collect().await else {
         return bad("the body could not be read or is too large");
     };
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body.to_bytes()) else {
-        return bad("the body must be JSON: {\"to\": \"+…\"}");
+    let to = match bodies::conversion_to(&body.to_bytes()) {
+        Ok(to) => to,
+        Err(err) => return bad(&err.to_string()),
     };
-    let Some(to) = v.get("to").and_then(|t| t.as_str()) else {
-        return bad("`to` is required");
-    };
-    let number = match admin.classifier.parse_and_classify(to, None) {
+    let number = match admin.classifier.parse_and_classify(&to, None) {
         Ok(c) => c,
         Err(e) => return bad(&format!("`to` is not a phone number: {e}")),
     };

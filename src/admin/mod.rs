@@ -6,6 +6,7 @@
 //! to loopback; otherwise it is refused (401) and tollgate says so at start.
 
 mod api;
+pub mod bodies;
 
 /// The review console, embedded: nothing to build or serve separately.
 const CONSOLE: &str = include_str!("console.html");
