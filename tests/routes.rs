@@ -601,3 +601,31 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
         .collect();
     assert!(messages.contains(&"stopped"), "{messages:?}");
 }
+
+/// `tollgate serve` without `--routes` runs on the embedded files: every
+/// file in `routes/` must be one of them, byte for byte.
+#[test]
+fn every_shipped_route_file_is_embedded() {
+    let dir = shipped_routes_dir();
+    let mut on_disk: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .map(|p| {
+            let name = format!("routes/{}", p.file_name().unwrap().to_string_lossy());
+            (name, std::fs::read_to_string(&p).unwrap())
+        })
+        .collect();
+    on_disk.sort();
+    let mut embedded: Vec<(String, String)> = tollgate::route::EMBEDDED
+        .iter()
+        .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
+        .collect();
+    embedded.sort();
+    let names = |v: &[(String, String)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&embedded), names(&on_disk));
+    assert!(
+        embedded == on_disk,
+        "an embedded route file differs from routes/"
+    );
+}

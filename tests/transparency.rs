@@ -278,6 +278,84 @@ async fn allowed_plivo_message_arrives_byte_identical() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowed_sinch_batch_arrives_byte_identical() {
+    // What the sinch SDK sends: Python's `json.dumps` spacing, a `to` list.
+    let body = br#"{"to": ["+447400123456", "+4915123456789"], "from": "+14155550100", "body": "Your code is 123456", "type": "mt_text", "callback_url": "https://example.com/dlr"}"#;
+    let canned = Canned::new(
+        201,
+        &[("content-type", "application/json")],
+        r#"{"id":"01FC66621XXXXX119Z8PMV1QPQ","to":["+447400123456","+4915123456789"],"from":"+14155550100","canceled":false,"body":"Your code is 123456","type":"mt_text"}"#,
+    );
+    allowed_send_is_unchanged(
+        "/xms/v1/e2e0123456789abcdef0123456789abc/batches",
+        "application/json",
+        body,
+        "Bearer sinch-api-token",
+        canned,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowed_telnyx_message_arrives_byte_identical() {
+    let body = br#"{"to":"+447400123456","from":"+18445550001","text":"Your code is 123456","webhook_url":"https://example.com/hook"}"#;
+    let canned = Canned::new(
+        200,
+        &[("content-type", "application/json")],
+        r#"{"data":{"record_type":"message","id":"40385f64-5717-4562-b3fc-2c963f66afa6","to":[{"phone_number":"+447400123456","status":"queued"}]}}"#,
+    );
+    allowed_send_is_unchanged(
+        "/v2/messages",
+        "application/json",
+        body,
+        "Bearer KEYtest_secret",
+        canned,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowed_infobip_advanced_send_arrives_byte_identical() {
+    let body = br#"{"messages":[{"destinations":[{"to":"447400123456","messageId":"m-1"},{"to":"4915123456789"}],"from":"InfoSMS","text":"Your code is 123456","notifyUrl":"https://example.com/dlr"}],"bulkId":"b-1"}"#;
+    let canned = Canned::new(
+        200,
+        &[("content-type", "application/json")],
+        r#"{"bulkId":"b-1","messages":[{"to":"447400123456","status":{"groupId":1,"groupName":"PENDING","id":26,"name":"PENDING_ACCEPTED","description":"Message sent to next instance"},"messageId":"m-1"}]}"#,
+    );
+    allowed_send_is_unchanged(
+        "/sms/2/text/advanced",
+        "application/json",
+        body,
+        "App infobip-api-key",
+        canned,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowed_bird_message_arrives_byte_identical() {
+    // Recipients as the Python SDK joins them, and as numbers (Go, Node).
+    for body in [
+        &br#"{"originator": "Tollgate", "body": "Your code is 123456", "recipients": "+447400123456,+4915123456789"}"#[..],
+        br#"{"originator":"Tollgate","body":"Your code is 123456","recipients":[447400123456,4915123456789]}"#,
+    ] {
+        let canned = Canned::new(
+            201,
+            &[("content-type", "application/json")],
+            r#"{"id":"e8077d803532c0b5937c639b60216938","recipients":{"totalCount":2,"totalSentCount":2,"items":[]}}"#,
+        );
+        allowed_send_is_unchanged(
+            "/messages",
+            "application/json",
+            body,
+            "AccessKey bird-access-key",
+            canned,
+        )
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_upstream_is_the_route_files_never_the_clients_host() {
     let fake = FakeUpstream::start().await;
     let tg = Tollgate::builder().all_upstreams(&fake.url()).start().await;

@@ -48,6 +48,7 @@ impl DialectKind {
             DialectKind::BirdMessage => super::bird::synthetic_id(),
             DialectKind::SinchBatch => super::sinch::synthetic_id(now),
             DialectKind::TelnyxMessage | DialectKind::TelnyxVerify => super::telnyx::synthetic_id(),
+            DialectKind::InfobipSmsV2 | DialectKind::InfobipSmsV3 => super::infobip::synthetic_id(),
         }
     }
 
@@ -113,6 +114,8 @@ impl DialectKind {
             DialectKind::SinchBatch => super::sinch::held(c),
             DialectKind::TelnyxMessage => super::telnyx::held_message(c),
             DialectKind::TelnyxVerify => super::telnyx::held_verify(c),
+            DialectKind::InfobipSmsV2 => super::infobip::held(super::infobip::Api::V2, c),
+            DialectKind::InfobipSmsV3 => super::infobip::held(super::infobip::Api::V3, c),
         }
     }
 
@@ -128,6 +131,7 @@ impl DialectKind {
             DialectKind::BirdMessage => super::bird::real_id(&v),
             DialectKind::SinchBatch => super::sinch::real_id(&v),
             DialectKind::TelnyxMessage | DialectKind::TelnyxVerify => super::telnyx::real_id(&v),
+            DialectKind::InfobipSmsV2 | DialectKind::InfobipSmsV3 => super::infobip::real_id(&v),
         }?;
         id.as_str().map(str::to_owned)
     }

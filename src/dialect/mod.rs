@@ -9,6 +9,7 @@
 mod answers;
 mod bird;
 mod held;
+mod infobip;
 mod shapes;
 mod sinch;
 mod telnyx;
@@ -48,6 +49,11 @@ pub enum DialectKind {
     TelnyxMessage,
     /// Telnyx Verify v2: the same error list.
     TelnyxVerify,
+    /// Infobip SMS v2 (`/sms/2/text/advanced`): a refused destination is a
+    /// REJECTED message in a 200 answer; bad requests `requestError`.
+    InfobipSmsV2,
+    /// Infobip SMS v3 (`/sms/3/messages`): the same, errors as `ApiError`.
+    InfobipSmsV3,
 }
 
 /// What a refusal is about, beyond the route file's answer.
@@ -98,6 +104,8 @@ impl DialectKind {
             DialectKind::TelnyxMessage | DialectKind::TelnyxVerify => {
                 return telnyx::check_answer(a)
             }
+            DialectKind::InfobipSmsV2 => return infobip::check_answer(infobip::Api::V2, a),
+            DialectKind::InfobipSmsV3 => return infobip::check_answer(infobip::Api::V3, a),
         };
         if ok {
             return Ok(());
@@ -145,6 +153,8 @@ impl DialectKind {
             DialectKind::SinchBatch => sinch::reject(answer, &message, ctx),
             DialectKind::TelnyxMessage => telnyx::reject_message(answer, &message, ctx),
             DialectKind::TelnyxVerify => telnyx::reject_verify(answer, &message, ctx),
+            DialectKind::InfobipSmsV2 => infobip::reject(infobip::Api::V2, answer, &message, ctx),
+            DialectKind::InfobipSmsV3 => infobip::reject(infobip::Api::V3, answer, &message, ctx),
         };
         json_response(answer.status, content_type, body)
     }
@@ -158,13 +168,21 @@ impl DialectKind {
         match self {
             DialectKind::PlivoMessage => shapes::plivo_add_invalid(answer, dropped),
             DialectKind::BirdMessage => bird::report_dropped(answer, dropped),
+            DialectKind::InfobipSmsV2 => infobip::report_dropped(infobip::Api::V2, answer, dropped),
+            DialectKind::InfobipSmsV3 => infobip::report_dropped(infobip::Api::V3, answer, dropped),
             _ => None,
         }
     }
 
     /// Whether [`DialectKind::report_dropped`] can report dropped destinations.
     pub fn reports_dropped(self) -> bool {
-        matches!(self, DialectKind::PlivoMessage | DialectKind::BirdMessage)
+        matches!(
+            self,
+            DialectKind::PlivoMessage
+                | DialectKind::BirdMessage
+                | DialectKind::InfobipSmsV2
+                | DialectKind::InfobipSmsV3
+        )
     }
 }
 
@@ -203,6 +221,16 @@ impl DialectKind {
             DialectKind::TelnyxMessage => Some(telnyx::failure_callback(
                 m.id, m.to, m.from, m.account, m.now,
             )),
+            DialectKind::InfobipSmsV2 | DialectKind::InfobipSmsV3 => {
+                let api = if self == DialectKind::InfobipSmsV2 {
+                    infobip::Api::V2
+                } else {
+                    infobip::Api::V3
+                };
+                Some(infobip::failure_callback(
+                    api, m.id, m.to, m.from, m.account, m.now,
+                ))
+            }
             _ => None,
         }
     }

@@ -42,6 +42,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "routes/telnyx.toml",
         include_str!("../../routes/telnyx.toml"),
     ),
+    (
+        "routes/infobip.toml",
+        include_str!("../../routes/infobip.toml"),
+    ),
 ];
 
 /// An upstream base URL, resolved once at start-up.

@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 SHARED = Path(os.environ.get("TOLLGATE_SHARED", REPO.parent / "shared"))
 
-UPSTREAM_NAMES = ["twilio-api", "twilio-verify", "twilio-lookups", "vonage-rest", "vonage-api", "plivo-api", "bird-api", "sinch-api", "telnyx-api"]
+UPSTREAM_NAMES = ["twilio-api", "twilio-verify", "twilio-lookups", "vonage-rest", "vonage-api", "plivo-api", "bird-api", "sinch-api", "telnyx-api", "infobip-api"]
 
 # Talking to 127.0.0.1 / localhost must never go through a proxy from the environment.
 for _var in ("NO_PROXY", "no_proxy"):

@@ -633,10 +633,12 @@ class FakeAggregator:
 
 
 import fake_bird  # noqa: E402 - the provider modules register themselves below
+import fake_infobip  # noqa: E402
 import fake_telnyx  # noqa: E402
 import fake_sinch  # noqa: E402
 
 register(fake_bird)
+register(fake_infobip)
 register(fake_telnyx)
 register(fake_sinch)
 

@@ -188,17 +188,6 @@ def sinch_responses(client) -> Iterator[list]:
 
 # ---- Telnyx (telnyx 4.x) --------------------------------------------------------
 
-TELNYX_API_KEY = "KEYE2ETEST0123456789_e2eTelnyxSecret"  # a Telnyx key: "KEY" + id + "_" + secret
-#     TELNYX_FROM = "+18445550001"
-#     TELNYX_MESSAGING_PROFILE = "4000eba1-a0c0-4563-9925-b25e842a7cb6"
-#     TELNYX_VERIFY_PROFILE = "12ade33a-21c0-473b-b055-b3c836e1c292"
-#
-# and append TELNYX_API_KEY to SECRETS (it is the whole credential: the
-# Authorization header is `Bearer <key>`).
-#
-# requirements.txt: telnyx==4.189.0 (installs with the existing pins; `pip
-# check` clean; it shares pydantic 2 with vonage and adds httpx).
-
 TELNYX_API_KEY = "KEYE2ETEST0123456789_e2eTelnyxSecret"
 TELNYX_FROM = "+18445550001"
 TELNYX_MESSAGING_PROFILE = "4000eba1-a0c0-4563-9925-b25e842a7cb6"
@@ -219,5 +208,61 @@ def telnyx_client(base_url: str):
     return Telnyx(api_key=TELNYX_API_KEY, base_url=base_url.rstrip("/") + "/v2")
 
 
+# ---- Infobip (infobip-api-python-client 6.x; v2 via infobip-api-python-sdk 5.x) ---
+
+INFOBIP_API_KEY = "e2e-infobip-api-key-0123456789abcdef"
+INFOBIP_FROM = "InfoSMS"
+
+
+def infobip_client(base_url: str):
+    """Infobip v3 (`POST /sms/3/messages`): ``Configuration(host=<base URL>, api_key=<key>)``.
+
+    ``host`` is the account's base URL (``https://<id>.api.infobip.com``); point it at
+    tollgate.  6.0.0 adds the ``App`` prefix itself for a string key (the README's
+    ``api_key={"APIKeyHeader": ...}, api_key_prefix={"APIKeyHeader": "App"}`` still works but
+    warns DeprecationWarning); either way the header is ``Authorization: App <key>``.
+    """
+    from infobip_api_client.api.sms_api import SmsApi
+    from infobip_api_client.api_client import ApiClient, Configuration
+
+    return SmsApi(ApiClient(Configuration(host=base_url, api_key=INFOBIP_API_KEY)))
+
+
+def infobip_v2(base_url: str, op: str = "send", **kw) -> dict:
+    """Infobip v2 (`POST /sms/2/text/advanced`) through the community SDK, which pins
+    pydantic 1 and so runs in its own venv, one subprocess per call.
+
+    What the driver does is the platform snippet::
+
+        from infobip_channels.sms.channel import SMSChannel
+        sms = SMSChannel.from_auth_params({"base_url": base_url, "api_key": key})
+        sms.send_sms_message(payload)
+
+    ``op="send"`` needs ``payload`` (the request dict); ``op="parse_dlr"`` needs ``body``
+    (a delivery report, parsed with the SDK's ``SMSReport``).  Returns the driver's JSON
+    line: ``{ok, id, exception, status, body, result_class, messages|reports|error}``.
+    The SDK does not raise for HTTP errors: ``result_class`` is ``SendSMSResponse`` (200),
+    ``SMSResponseError`` (400/401/403/404/429/500) or ``Response`` (anything else).
+    The interpreter is ``$INFOBIP_V2_PYTHON`` or ``<repo>/.venv-infobip/bin/python``.
+    """
+    import json
+    import os
+    import subprocess
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    python = Path(os.environ.get("INFOBIP_V2_PYTHON") or here.parent.parent / ".venv-infobip" / "bin" / "python")
+    if not python.exists():
+        raise RuntimeError(f"{python} is missing: tests/e2e/setup.sh creates it from "
+                           f"tests/e2e/requirements-infobip.txt (infobip-api-python-sdk, pydantic 1)")
+    spec = {"base_url": base_url, "api_key": INFOBIP_API_KEY, "op": op, **kw}
+    r = subprocess.run([str(python), str(here / "drivers" / "infobip_send.py"), json.dumps(spec)],
+                       capture_output=True, text=True, timeout=60)
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
+    if r.returncode != 0 or not lines:
+        raise RuntimeError(f"infobip driver failed (exit {r.returncode}):\n{r.stdout}\n{r.stderr}")
+    return json.loads(lines[-1])
+
+
 # Every credential above: none may appear in a log line or metric.
-SECRETS = [TWILIO_AUTH_TOKEN, VONAGE_API_SECRET, PLIVO_AUTH_TOKEN, BIRD_ACCESS_KEY, SINCH_API_TOKEN, TELNYX_API_KEY]
+SECRETS = [TWILIO_AUTH_TOKEN, VONAGE_API_SECRET, PLIVO_AUTH_TOKEN, BIRD_ACCESS_KEY, SINCH_API_TOKEN, TELNYX_API_KEY, INFOBIP_API_KEY]

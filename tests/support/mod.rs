@@ -31,13 +31,17 @@ use tokio::sync::Notify;
 pub const WAIT: Duration = Duration::from_secs(30);
 
 /// Every upstream name the shipped route files declare.
-pub const UPSTREAMS: [&str; 6] = [
+pub const UPSTREAMS: [&str; 10] = [
     "twilio-api",
     "twilio-verify",
     "twilio-lookups",
     "vonage-rest",
     "vonage-api",
     "plivo-api",
+    "sinch-api",
+    "telnyx-api",
+    "infobip-api",
+    "bird-api",
 ];
 
 /// The repository's shipped route files.
