@@ -22,6 +22,7 @@
 //! upstream never saw it. A request that failed on a fresh connection is
 //! never re-issued.
 
+use std::future::Future as _;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
@@ -224,7 +225,7 @@ impl UpstreamClient {
                             };
                             return Ok(Response::from_parts(
                                 parts,
-                                UpstreamBody { inner: body, back },
+                                UpstreamBody::new(body, back, self.inner.response_timeout),
                             ));
                         }
                         Err(e) => e,
@@ -233,7 +234,10 @@ impl UpstreamClient {
                 Conn::H2(mut tx) => {
                     *req.uri_mut() = absolute.clone();
                     match tx.try_send_request(req).await {
-                        Ok(resp) => return Ok(resp.map(|inner| UpstreamBody { inner, back: None })),
+                        Ok(resp) => {
+                            let limit = self.inner.response_timeout;
+                            return Ok(resp.map(|inner| UpstreamBody::new(inner, None, limit)));
+                        }
                         Err(e) => e,
                     }
                 }
@@ -457,16 +461,45 @@ impl PoolReturn {
 pub struct UpstreamBody {
     inner: Incoming,
     back: Option<PoolReturn>,
+    /// The body must have ended by then: an upstream that sends its head
+    /// and then stalls or trickles must not hold the client (or a held
+    /// send's release) for ever.
+    due: tokio::time::Instant,
+    /// Armed the first time the body is not ready (most answers arrive
+    /// with their head, and never need one).
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    limit: Duration,
+}
+
+impl UpstreamBody {
+    fn new(inner: Incoming, back: Option<PoolReturn>, limit: Duration) -> UpstreamBody {
+        UpstreamBody {
+            inner,
+            back,
+            due: tokio::time::Instant::now() + limit,
+            timer: None,
+            limit,
+        }
+    }
+}
+
+/// Why an upstream answer's body ended early.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("the upstream's answer broke off: {0}")]
+    Broken(#[from] hyper::Error),
+    #[error("the upstream's answer did not end within {0:?} of its head")]
+    TooSlow(Duration),
 }
 
 impl Body for UpstreamBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
         let ended = match &polled {
@@ -477,14 +510,24 @@ impl Body for UpstreamBody {
                 this.back = None;
                 false
             }
-            Poll::Pending => false,
+            Poll::Pending => {
+                let due = this.due;
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+                if timer.as_mut().poll(cx).is_ready() {
+                    this.back = None;
+                    return Poll::Ready(Some(Err(BodyError::TooSlow(this.limit))));
+                }
+                false
+            }
         };
         if ended {
             if let Some(back) = this.back.take() {
                 back.give_back();
             }
         }
-        polled
+        polled.map(|o| o.map(|r| r.map_err(BodyError::from)))
     }
 
     fn is_end_stream(&self) -> bool {

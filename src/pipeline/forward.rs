@@ -161,20 +161,32 @@ fn upstream_request(
 }
 
 /// The upstream's answer as the client gets it: unchanged but for
-/// hop-by-hop headers.
-fn client_response(resp: Response<UpstreamBody>) -> Response<ProxyBody> {
+/// hop-by-hop headers. A body that breaks off or stalls ends the client's
+/// answer truncated (never complete), and is logged and counted.
+fn client_response(
+    p: &Pipeline,
+    upstream: &Upstream,
+    resp: Response<UpstreamBody>,
+) -> Response<ProxyBody> {
     let (mut parts, body) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     parts.version = Version::HTTP_11;
-    Response::from_parts(parts, body.map_err(|e| -> BoxError { Box::new(e) }).boxed())
+    let metrics = p.metrics.clone();
+    let name = upstream.name.clone();
+    let body = body.map_err(move |e| -> BoxError {
+        tracing::warn!(upstream = %name, error = %e, "upstream answer cut short");
+        metrics.upstream_error(&name, "body");
+        Box::new(e)
+    });
+    Response::from_parts(parts, body.boxed())
 }
 
-pub fn upstream_failure(e: &UpstreamError) -> Response<ProxyBody> {
+pub fn upstream_failure(upstream: &Upstream, e: &UpstreamError) -> Response<ProxyBody> {
     let (status, code) = match e {
         UpstreamError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
         UpstreamError::Unavailable(_) => (StatusCode::BAD_GATEWAY, "upstream_unavailable"),
     };
-    tracing::warn!(error = %e, status = status.as_u16(), "upstream failure");
+    tracing::warn!(upstream = %upstream.name, error = %e, status = status.as_u16(), "upstream failure");
     bytes_response(neutral_error(status, code, &e.to_string()))
 }
 
@@ -212,8 +224,8 @@ async fn forward(
     match upstream_request(upstream, parts, body) {
         Err(e) => bad_request_uri(&e),
         Ok(req) => match send(p, upstream, req).await {
-            Ok(resp) => client_response(resp),
-            Err(e) => upstream_failure(&e),
+            Ok(resp) => client_response(p, upstream, resp),
+            Err(e) => upstream_failure(upstream, &e),
         },
     }
 }
@@ -261,7 +273,7 @@ pub async fn buffered_read(
         .upstream
         .send(req)
         .await
-        .map_err(|e| upstream_failure(&e))?;
+        .map_err(|e| upstream_failure(upstream, &e))?;
     let (mut parts, body) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     parts.version = Version::HTTP_11;
@@ -269,9 +281,10 @@ pub async fn buffered_read(
         .collect()
         .await
         .map_err(|e| {
-            upstream_failure(&UpstreamError::Unavailable(format!(
-                "reading the answer: {e}"
-            )))
+            upstream_failure(
+                upstream,
+                &UpstreamError::Unavailable(format!("reading the answer: {e}")),
+            )
         })?
         .to_bytes();
     Ok((parts, bytes))

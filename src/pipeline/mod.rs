@@ -70,6 +70,13 @@ impl Pipeline {
         // Phase: route. The other kinds' futures are boxed: this future is
         // as large as its largest branch and is moved whole per request,
         // so the send's path should not carry the others' weight.
+        if let Some(name) = framing_lookalike(&parts.headers) {
+            return body::bytes_response(neutral_error(
+                StatusCode::BAD_REQUEST,
+                "ambiguous_header",
+                &format!("the header `{name}` reads as a framing header to some upstreams"),
+            ));
+        }
         match self.routes.resolve(&parts.method, uri.path()) {
             Matched::Send { route, vars } => {
                 send::handle(self, route, &vars, parts, body, now, started).await
@@ -84,6 +91,11 @@ impl Pipeline {
             Matched::Passthrough { upstream, .. } => {
                 Box::pin(forward::streaming(self, upstream, parts, body)).await
             }
+            Matched::NotCanonical(problem) => body::bytes_response(neutral_error(
+                StatusCode::BAD_REQUEST,
+                "non_canonical_path",
+                &format!("the request path has {problem}; write it as the provider's API does"),
+            )),
             Matched::Unknown => body::bytes_response(neutral_error(
                 StatusCode::NOT_FOUND,
                 "unknown_route",
@@ -91,4 +103,21 @@ impl Pipeline {
             )),
         }
     }
+}
+
+/// A header whose name, with `_` read as `-`, is a framing or routing
+/// header (`Transfer_Encoding`). CGI-style upstream stacks map both to the
+/// same variable, so forwarding it beside tollgate's own framing could
+/// smuggle a second request onto a pooled upstream connection.
+fn framing_lookalike(headers: &http::HeaderMap) -> Option<&str> {
+    const FRAMING: [&str; 4] = ["content-length", "transfer-encoding", "host", "connection"];
+    headers.keys().map(|k| k.as_str()).find(|name| {
+        name.contains('_')
+            && FRAMING.iter().any(|f| {
+                f.len() == name.len()
+                    && f.bytes()
+                        .zip(name.bytes())
+                        .all(|(a, b)| a == b || (a == b'-' && b == b'_'))
+            })
+    })
 }

@@ -86,11 +86,14 @@ pub async fn handle(
         }
     };
 
-    // Phase: extract.
-    let content_type = parts
-        .headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
+    // Phase: extract. Two differing content types would let tollgate and
+    // the upstream read two different sends out of one body.
+    let mut types = parts.headers.get_all(CONTENT_TYPE).iter();
+    let content_type = types.next().and_then(|v| v.to_str().ok());
+    if types.any(|other| Some(other.to_str().unwrap_or("")) != content_type) {
+        tracing::info!(route = %route.id, "send with conflicting content types refused");
+        return reject(route, &spec.answers.malformed, "", "");
+    }
     let extracted = Body::parse(spec.body, content_type, &bytes)
         .map_err(extract::ExtractError::from)
         .and_then(|b| {

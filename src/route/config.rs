@@ -62,6 +62,12 @@ pub struct SendEndpoint {
     /// Path template; `{var}` matches one non-empty path segment. `{account}`
     /// is taken as the account for velocity and overrides.
     pub path: String,
+    /// Other paths of the same send (`…/Messages` and `…/Messages.xml`
+    /// beside `…/Messages.json`): scored the same, answered in the same
+    /// dialect. A send path no route names falls to a passthrough prefix
+    /// unscored, so a provider's every spelling of a send belongs here.
+    #[serde(default)]
+    pub also: Vec<String>,
     /// Which of `upstreams` serves it.
     pub upstream: String,
     /// Body encoding.

@@ -5,6 +5,7 @@
 //! files (with the start-up upstream overrides) and compiles them into the
 //! table the pipeline matches every request against.
 
+mod canonical;
 pub mod config;
 mod template;
 
@@ -135,6 +136,9 @@ pub enum Matched<'t, 'p> {
     },
     /// No route file claims the path.
     Unknown,
+    /// The path is spelled in a way upstreams normalise (`%2E`, `/./`,
+    /// `//`, …): refused, so that no send can slip past its template.
+    NotCanonical(&'static str),
 }
 
 /// All routes of all providers, matched in this order: sends, feedback,
@@ -272,6 +276,15 @@ impl RouteTable {
                         spec.name
                     )));
                 }
+                for alias in &spec.also {
+                    let head = Head {
+                        id: head.id.clone(),
+                        method: head.method.clone(),
+                        template: template(alias)?,
+                        upstream: head.upstream.clone(),
+                    };
+                    table.sends.push(head.with(&file.provider, spec.clone()));
+                }
                 table.sends.push(head.with(&file.provider, spec.clone()));
             }
             for spec in &file.feedback {
@@ -323,6 +336,9 @@ impl RouteTable {
     }
 
     pub fn resolve<'t, 'p>(&'t self, method: &Method, path: &'p str) -> Matched<'t, 'p> {
+        if let Some(problem) = canonical::problem(path) {
+            return Matched::NotCanonical(problem);
+        }
         for route in &self.sends {
             if route.method == *method {
                 if let Some(vars) = route.template.matches(path) {

@@ -39,6 +39,12 @@ impl PathTemplate {
                 segments.push(Segment::Literal(seg.to_owned()));
             }
         }
+        // One trailing `/` is insignificant (see `matches`).
+        if segments.len() > 1
+            && matches!(segments.last(), Some(Segment::Literal(l)) if l.is_empty())
+        {
+            segments.pop();
+        }
         Ok(PathTemplate { segments })
     }
 
@@ -48,7 +54,14 @@ impl PathTemplate {
     /// search for its end), only a variable looks for the next `/`. Every
     /// request is tried against every send template, so this runs several
     /// times per request.
+    /// One trailing `/` is insignificant on either side: most upstreams
+    /// route `…/Messages.json/` to the same handler (and Plivo's
+    /// `…/Message` to `…/Message/`), so both must be scored as the send.
     pub fn matches<'p>(&self, path: &'p str) -> Option<Vec<(&str, &'p str)>> {
+        let path = match path.strip_suffix('/') {
+            Some(p) if !p.is_empty() => p,
+            _ => path,
+        };
         let mut rest = path.strip_prefix('/')?;
         let mut vars = Vec::new();
         let count = self.segments.len();
@@ -112,15 +125,24 @@ mod tests {
     }
 
     #[test]
-    fn trailing_slash_is_significant() {
+    fn one_trailing_slash_is_insignificant() {
         let t = PathTemplate::parse("/v1/Account/{auth_id}/Message/").unwrap();
         assert!(t.matches("/v1/Account/MA1/Message/").is_some());
-        assert!(t.matches("/v1/Account/MA1/Message").is_none());
+        assert!(t.matches("/v1/Account/MA1/Message").is_some());
+        assert!(t.matches("/v1/Account/MA1/Message/x").is_none());
+        let t = PathTemplate::parse("/sms/json").unwrap();
+        assert!(t.matches("/sms/json/").is_some());
+        assert!(t.matches("/sms/jsonx").is_none());
     }
 
     #[test]
     fn matches_as_splitting_on_slashes_would() {
         let split = |t: &PathTemplate, path: &str| -> Option<Vec<String>> {
+            // One trailing `/` is insignificant.
+            let path = match path.strip_suffix('/') {
+                Some(p) if !p.is_empty() => p,
+                _ => path,
+            };
             let mut parts = path.strip_prefix('/')?.split('/');
             let mut vars = Vec::new();
             for seg in &t.segments {
