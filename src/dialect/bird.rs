@@ -7,7 +7,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{Answer, FailureCallback, HeldContext, RejectContext};
+use super::{Answer, FailedMessage, FailureCallback, HeldContext, RejectContext};
 use crate::clock::Timestamp;
 
 /// Where the API says a message lives (`href`).
@@ -164,13 +164,8 @@ pub fn failed_view(held_answer: &[u8], now: Timestamp) -> Option<Vec<u8>> {
 
 /// MessageBird's status report: `GET <reportUrl>?id=…&recipient=…&status=delivery_failed&statusDatetime=…`
 /// (support article 360001869258). No body; the recipient without `+`.
-pub fn failure_callback(
-    id: &str,
-    to: &str,
-    _from: Option<&str>,
-    _account: Option<&str>,
-    now: Timestamp,
-) -> FailureCallback {
+pub fn failure_callback(m: &FailedMessage<'_>) -> FailureCallback {
+    let &FailedMessage { id, to, now, .. } = m;
     let query = form_urlencoded::Serializer::new(String::new())
         .append_pair("id", id)
         .append_pair("recipient", to.trim().trim_start_matches('+'))
@@ -296,13 +291,13 @@ mod tests {
     #[test]
     fn failure_report_is_a_get_with_messagebirds_query() {
         // The support article's example, with status delivery_failed.
-        let cb = failure_callback(
-            "e8077d803532c0b5937c639b60216938",
-            "+31612345678",
-            None,
-            None,
-            Timestamp(1_462_265_890_000), // 2016-05-03T08:58:10Z
-        );
+        let cb = failure_callback(&FailedMessage {
+            id: "e8077d803532c0b5937c639b60216938",
+            to: "+31612345678",
+            from: None,
+            account: None,
+            now: Timestamp(1_462_265_890_000), // 2016-05-03T08:58:10Z
+        });
         assert_eq!(
             (cb.method, cb.content_type, cb.body.len()),
             ("GET", None, 0)

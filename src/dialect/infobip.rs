@@ -14,7 +14,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{Answer, FailureCallback, HeldContext, RejectContext};
+use super::{Answer, FailedMessage, FailureCallback, HeldContext, RejectContext};
 use crate::clock::Timestamp;
 
 /// Which generation of the SMS API a route speaks; their answers differ
@@ -184,14 +184,10 @@ fn infobip_time(now: Timestamp) -> String {
 /// `webhooks.delivery.url` (v3) for a message that ends REJECTED. `to` is
 /// written as Infobip does, digits without `+`. Infobip does not sign
 /// reports. `account` is unused: an Infobip report names none.
-pub fn failure_callback(
-    api: Api,
-    id: &str,
-    to: &str,
-    from: Option<&str>,
-    _account: Option<&str>,
-    now: Timestamp,
-) -> FailureCallback {
+pub fn failure_callback(api: Api, m: &FailedMessage<'_>) -> FailureCallback {
+    let &FailedMessage {
+        id, to, from, now, ..
+    } = m;
     let at = infobip_time(now);
     let to = to.trim_start_matches('+');
     let (sid, sname, sdesc) = BLOCKLISTED;
@@ -367,11 +363,13 @@ mod tests {
     fn failure_callback_is_a_json_delivery_report() {
         let cb = failure_callback(
             Api::V3,
-            "id-1",
-            "+447400123456",
-            Some("InfoSMS"),
-            None,
-            Timestamp(1_438_287_151_000),
+            &FailedMessage {
+                id: "id-1",
+                to: "+447400123456",
+                from: Some("InfoSMS"),
+                account: None,
+                now: Timestamp(1_438_287_151_000),
+            },
         );
         assert_eq!(
             (cb.method, cb.content_type, cb.query),
@@ -389,7 +387,17 @@ mod tests {
         );
         assert_eq!(r["status"]["groupName"], "REJECTED");
         let v: Value = serde_json::from_slice(
-            &failure_callback(Api::V2, "i", "44", None, None, Timestamp(0)).body,
+            &failure_callback(
+                Api::V2,
+                &FailedMessage {
+                    id: "i",
+                    to: "44",
+                    from: None,
+                    account: None,
+                    now: Timestamp(0),
+                },
+            )
+            .body,
         )
         .unwrap();
         assert_eq!(v["results"][0]["smsCount"], 1);

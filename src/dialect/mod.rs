@@ -212,24 +212,16 @@ impl DialectKind {
     /// the provider sends none that the platform could expect.
     pub fn failure_callback(self, m: &FailedMessage<'_>) -> Option<FailureCallback> {
         match self {
-            DialectKind::BirdMessage => {
-                Some(bird::failure_callback(m.id, m.to, m.from, m.account, m.now))
-            }
-            DialectKind::SinchBatch => Some(sinch::failure_callback(
-                m.id, m.to, m.from, m.account, m.now,
-            )),
-            DialectKind::TelnyxMessage => Some(telnyx::failure_callback(
-                m.id, m.to, m.from, m.account, m.now,
-            )),
+            DialectKind::BirdMessage => Some(bird::failure_callback(m)),
+            DialectKind::SinchBatch => Some(sinch::failure_callback(m)),
+            DialectKind::TelnyxMessage => Some(telnyx::failure_callback(m)),
             DialectKind::InfobipSmsV2 | DialectKind::InfobipSmsV3 => {
                 let api = if self == DialectKind::InfobipSmsV2 {
                     infobip::Api::V2
                 } else {
                     infobip::Api::V3
                 };
-                Some(infobip::failure_callback(
-                    api, m.id, m.to, m.from, m.account, m.now,
-                ))
+                Some(infobip::failure_callback(api, m))
             }
             _ => None,
         }

@@ -9,7 +9,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{Answer, FailureCallback, HeldContext, RejectContext};
+use super::{Answer, FailedMessage, FailureCallback, HeldContext, RejectContext};
 use crate::clock::Timestamp;
 
 /// Sinch keeps trying to deliver a batch for 3 days by default (`expire_at`).
@@ -118,13 +118,8 @@ pub fn failed_view(held_answer: &[u8], now: Timestamp) -> Option<Vec<u8>> {
 
 /// A per-recipient delivery report (`recipient_delivery_report_sms`), POSTed
 /// as JSON to the batch's `callback_url`, saying the message was aborted.
-pub fn failure_callback(
-    id: &str,
-    to: &str,
-    _from: Option<&str>,
-    _account: Option<&str>,
-    now: Timestamp,
-) -> FailureCallback {
+pub fn failure_callback(m: &FailedMessage<'_>) -> FailureCallback {
+    let &FailedMessage { id, to, now, .. } = m;
     let body = json!({
         "type": "recipient_delivery_report_sms",
         "batch_id": id,
@@ -269,13 +264,13 @@ mod tests {
     fn failure_callback_is_a_recipient_delivery_report() {
         // Shape of the reference's RecipientDeliveryReport example
         // (type, batch_id, recipient, code, status, at).
-        let cb = failure_callback(
-            "01FC66621XXXXX119Z8PMV1QPQ",
-            "+44231235674",
-            Some("+15551231234"),
-            None,
-            Timestamp(1_661_847_368_930), // 2022-08-30T08:16:08.930Z
-        );
+        let cb = failure_callback(&FailedMessage {
+            id: "01FC66621XXXXX119Z8PMV1QPQ",
+            to: "+44231235674",
+            from: Some("+15551231234"),
+            account: None,
+            now: Timestamp(1_661_847_368_930), // 2022-08-30T08:16:08.930Z
+        });
         assert_eq!(
             (cb.method, cb.content_type, cb.query),
             ("POST", Some("application/json"), None)

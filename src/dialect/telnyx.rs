@@ -11,7 +11,7 @@
 
 use serde_json::{json, Value};
 
-use super::{Answer, FailureCallback, HeldContext, RejectContext};
+use super::{Answer, FailedMessage, FailureCallback, HeldContext, RejectContext};
 use crate::clock::Timestamp;
 
 const CONTENT_TYPE: &str = "application/json";
@@ -140,13 +140,14 @@ pub fn failed_view(held_answer: &[u8], now: Timestamp) -> Option<Vec<u8>> {
 /// (Telnyx's own spam filter), POSTed as JSON to the send's `webhook_url`.
 /// Unsigned: Telnyx signs with an Ed25519 key only Telnyx holds.
 /// (`telnyx-verify` has none: Verify requests carry no callback URL.)
-pub fn failure_callback(
-    id: &str,
-    to: &str,
-    from: Option<&str>,
-    account: Option<&str>,
-    now: Timestamp,
-) -> FailureCallback {
+pub fn failure_callback(m: &FailedMessage<'_>) -> FailureCallback {
+    let &FailedMessage {
+        id,
+        to,
+        from,
+        account,
+        now,
+    } = m;
     let mut payload = message(id, to, from, None, account, "sms", "delivery_failed", now);
     if let Some(p) = payload.as_object_mut() {
         p.insert("completed_at".into(), json!(now.to_rfc3339()));
@@ -332,7 +333,13 @@ mod tests {
     fn failure_callback_is_a_finalized_delivery_failed_event() {
         // 2019-12-09T21:32:14.148Z, the docs' `message.finalized` example.
         let now = Timestamp(1_575_927_134_148);
-        let cb = failure_callback("m-1", "+447400123456", Some("+18445550001"), None, now);
+        let cb = failure_callback(&FailedMessage {
+            id: "m-1",
+            to: "+447400123456",
+            from: Some("+18445550001"),
+            account: None,
+            now,
+        });
         assert_eq!(
             (cb.method, cb.content_type),
             ("POST", Some("application/json"))
