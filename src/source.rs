@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// A problem in a configuration source (route file, policy, config file),
 /// with the file and, where known, the line and column.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SourceError {
     pub origin: PathBuf,
     pub line: Option<(usize, usize)>,

@@ -20,7 +20,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::counters::{Counters, Keys};
-use super::prices::{Prices, EMBEDDED_PRICES};
+use super::prices::Prices;
 use super::{Decision, Reason, RejectClass, Scope, Subject, Trade};
 use crate::clock::Timestamp;
 use crate::source::SourceError;
@@ -106,7 +106,7 @@ impl Config {
         }
         let share = super::layers::share;
         let prices = match &self.prices {
-            None => Prices::build(Path::new("policies/prices.toml"), EMBEDDED_PRICES),
+            None => Prices::embedded(),
             Some(file) => Prices::load(&dir.unwrap_or(Path::new(".")).join(file)),
         }
         .map_err(|e: SourceError| format!("economics.prices: {e}"))?;

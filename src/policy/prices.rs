@@ -54,8 +54,15 @@ impl Prices {
         })
     }
 
+    /// The compiled-in table, parsed once per process: every policy built
+    /// without a `prices` file (each reload, each backtest variant) shares
+    /// it instead of parsing 250 countries again.
     pub fn embedded() -> Result<Prices, SourceError> {
-        Prices::build(Path::new("policies/prices.toml"), EMBEDDED_PRICES)
+        static PARSED: std::sync::OnceLock<Result<Prices, SourceError>> =
+            std::sync::OnceLock::new();
+        PARSED
+            .get_or_init(|| Prices::build(Path::new("policies/prices.toml"), EMBEDDED_PRICES))
+            .clone()
     }
 
     pub fn load(path: &Path) -> Result<Prices, SourceError> {
