@@ -494,6 +494,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use http_body_util::BodyExt;
+    use hyper::body::Incoming;
     use hyper::service::service_fn;
     use hyper_util::server::conn::auto;
     use tokio::net::TcpListener;
