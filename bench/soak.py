@@ -13,7 +13,7 @@ What it does
   1. Starts a fake upstream in this process (asyncio, HTTP/1.1, keep-alive)
      answering Twilio-shaped 201 JSON, and `tollgate serve` with every
      upstream of routes/*.toml pointed at it, a temporary --data-dir, the
-     policy bench/soak_policy.toml (a hold range and a deny range; the
+     default policy with a hold range and a deny range (the
      stateful layers count but never fire) and a --config with short
      upstream timeouts (1 s) and a small audit retention.
   2. Peak: a 20 s closed-loop burst of clean sends (wrk -t1 -c32, or an
@@ -91,7 +91,7 @@ BASIC = "Basic " + base64.b64encode(f"{TWILIO_SID}:{TWILIO_TOKEN}".encode()).dec
 MESSAGES = f"/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"
 TELNYX_KEY = "KEYSOAK0123456789_soakTelnyxSecret"
 
-# Known-good mobiles (checked with `tollgate explain --policy bench/soak_policy.toml`).
+# Known-good mobiles (checked with `tollgate explain` under the soak policy).
 FIXED = ["+447412345678", "+4915123456789", "+33612345678", "+918123456789", "+5511961234567",
          "+61412345678", "+34612345678", "+393123456789", "+31612345678", "+2348031234567",
          "+12025550123", "+4917612345678", "+27821234567", "+819012345678", "+447400123456"]
@@ -101,8 +101,46 @@ FRESH = [("+4474", 8), ("+4475", 8), ("+4478", 8), ("+49151", 8), ("+49152", 8),
          ("+3375", 7), ("+919", 9), ("+55119", 8), ("+614", 8), ("+346", 8), ("+393", 9),
          ("+2782", 7), ("+8190", 8), ("+4850", 7), ("+90532", 7), ("+63917", 7), ("+62812", 8),
          ("+1415", 7)]
-HOLD_PREFIX = "+4479110"     # bench/soak_policy.toml [lists.hold] ranges
-DENY_PREFIX = "+4477009001"  # bench/soak_policy.toml [lists.deny] ranges
+HOLD_PREFIX = "+4479110"     # the soak policy's [lists.hold] ranges
+DENY_PREFIX = "+4477009001"  # the soak policy's [lists.deny] ranges
+DENY_NUMBER = "+447700900999"
+NEVER = "1000000"            # a limit no soak reaches: the layer counts, never fires
+
+# The soak policy is policies/default.toml with these values, by
+# (section, key); every line under that section header is replaced, so
+# the soak follows the shipped default as it changes.
+SOAK_OVERRIDES = {
+    ("[lists.deny]", "numbers"): f'["{DENY_NUMBER}"]',
+    ("[lists.deny]", "ranges"): f'["{DENY_PREFIX}"]',
+    ("[lists.hold]", "ranges"): f'["{HOLD_PREFIX}"]',
+    ("[[velocity.rules]]", "max"): NEVER,
+    ("[pattern]", "sequential_min"): NEVER,
+    ("[pattern]", "distinct_range3_max"): NEVER,
+    ("[pattern]", "distinct_range4_max"): NEVER,
+    ("[[conversion.rules]]", "min_sends"): NEVER,
+    ("[hold]", "ttl"): '"3m"',  # short, so expiry runs too
+}
+
+
+def soak_policy(default: str) -> str:
+    """The default policy with SOAK_OVERRIDES applied: the stateful layers
+    keep counting every send (their memory is what a soak exercises) but
+    never stop one, so decisions stay the mix the generator asks for; a hold
+    range and a deny range give the held and blocked shares."""
+    section, used, out = "", set(), []
+    for line in default.splitlines():
+        if line.startswith("["):
+            section = line.split("#")[0].strip()
+        key = line.split("=")[0].strip()
+        value = SOAK_OVERRIDES.get((section, key)) if "=" in line and not line.startswith("#") else None
+        if value is not None:
+            line = f"{key} = {value}"
+            used.add((section, key))
+        out.append(line)
+    missing = set(SOAK_OVERRIDES) - used
+    if missing:
+        raise SystemExit(f"soak: policies/default.toml has no {sorted(missing)}; update SOAK_OVERRIDES")
+    return "\n".join(out) + "\n"
 
 # The traffic mix (weights, in percent).
 MIX = {"fixed": 30, "fresh": 38, "telnyx": 5, "held": 4, "blocked": 4, "look": 3,
@@ -422,7 +460,7 @@ def start_tollgate(binary: Path, work: Path, fake_port: int) -> Tollgate:
         "[audit]\n"
         "max_rows = 200000                  # pruning runs during the soak\n")
     policy = work / "policy.toml"
-    shutil.copyfile(REPO / "bench" / "soak_policy.toml", policy)
+    policy.write_text(soak_policy((REPO / "policies" / "default.toml").read_text()))
     routes = REPO / "routes"
     args = [str(binary), "serve", "--config", str(cfg), "--listen", "127.0.0.1:0",
             "--admin-listen", "127.0.0.1:0", "--data-dir", str(data), "--policy", str(policy),
