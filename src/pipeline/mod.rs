@@ -21,6 +21,12 @@ mod status;
 
 pub use body::BodyLimits;
 
+/// The most header bytes (names and values) a request may carry: 64 KiB,
+/// eight times nginx's default line buffer and far above any SDK's few
+/// hundred bytes. Beyond it the answer is 431 and nothing is forwarded, so
+/// tollgate never hands an upstream a head it would refuse mid-write.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -70,6 +76,13 @@ impl Pipeline {
         // Phase: route. The other kinds' futures are boxed: this future is
         // as large as its largest branch and is moved whole per request,
         // so the send's path should not carry the others' weight.
+        if header_bytes(&parts.headers) > MAX_HEADER_BYTES {
+            return body::bytes_response(neutral_error(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+                &format!("the request headers are over {MAX_HEADER_BYTES} bytes"),
+            ));
+        }
         if let Some(name) = framing_lookalike(&parts.headers) {
             return body::bytes_response(neutral_error(
                 StatusCode::BAD_REQUEST,
@@ -103,6 +116,14 @@ impl Pipeline {
             )),
         }
     }
+}
+
+/// Bytes of header names and values, as they would be forwarded.
+fn header_bytes(headers: &http::HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum()
 }
 
 /// A header whose name, with `_` read as `-`, is a framing or routing

@@ -121,6 +121,10 @@ impl<H> Listener<H> {
             // Answers are small: one copy into the head buffer and one
             // write(2) beat a two-part writev.
             .writev(false)
+            // hyper checks its head buffer only between reads, so a head can
+            // overshoot this by one read; the pipeline's own check
+            // (`MAX_HEADER_BYTES`) is the exact one.
+            .max_buf_size(crate::pipeline::MAX_HEADER_BYTES)
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout);
         builder
