@@ -6,6 +6,10 @@ use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod state;
+
+pub use state::StateTables;
+
 /// What `/metrics` reads from the store at each scrape.
 #[derive(Default, Clone, Debug)]
 pub struct StoreGauges {

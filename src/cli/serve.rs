@@ -137,6 +137,12 @@ impl Args {
     }
 }
 
+/// Blocking-pool threads per runtime. Blocking work is SQLite (one
+/// connection behind one lock) and DNS: more threads only wait on that
+/// lock. Under the soak's holds and look-ups the default (512) grew to 180
+/// threads, each parked on it.
+const BLOCKING_THREADS: usize = 16;
+
 pub fn run(args: Args) -> ExitCode {
     let telemetry = crate::telemetry::init();
     let decisions = telemetry.decisions.clone();
@@ -144,6 +150,7 @@ pub fn run(args: Args) -> ExitCode {
     let result = args.into_config().and_then(|cfg| {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
+            .max_blocking_threads(BLOCKING_THREADS)
             .build()
             .context("starting the runtime")?
             .block_on(serve(cfg, decisions, threads))
@@ -263,6 +270,7 @@ pub async fn serve(
         Box::new(move |country| prices.price(crate::number::Region::parse(country))),
     ));
     metrics.policy_loaded(cfg.policy.as_deref(), crate::policy::EMBEDDED_DEFAULT);
+    metrics.attach(Arc::new(crate::metrics::StateTables(engine.clone())));
     if let Some(s) = &shared {
         metrics.attach(s.metrics());
     }
@@ -429,6 +437,7 @@ fn serve_proxy_thread(
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .max_blocking_threads(BLOCKING_THREADS)
         .build()
         .context("starting a proxy thread's runtime")?;
     runtime.block_on(async move {

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use crate::clock::Timestamp;
 use crate::number::{Classification, LineType, Region};
-use crate::state::{Key, KeyHasher, Kind, Series, SeriesWindows, Windows};
+use crate::state::{Key, KeyHasher, Kind, Series, SeriesWindows, TableSize, Windows};
 use crate::state::{LONG_BUCKET_S, SHORT_BUCKET_S};
 
 use super::layers::baseline::Baselines;
@@ -230,6 +230,23 @@ fn carrier_key(h: &KeyHasher, code: u16, name: &str) -> Key {
 }
 
 impl Counters {
+    /// Every table's entries and bytes, by name (`/metrics`): the state
+    /// that grows with distinct numbers, ranges and clients, each bounded.
+    pub fn sizes(&self) -> [(&'static str, TableSize); 10] {
+        [
+            ("numbers", self.numbers.size()),
+            ("sends", self.sends.size()),
+            ("distinct", self.distinct.size()),
+            ("conversions", self.conversions.size()),
+            ("trusted", self.trusted.size()),
+            ("sequences", self.sequences.size()),
+            ("friction", self.friction.size()),
+            ("probes_held", self.probes.held.size()),
+            ("probes_sent", self.probes.sent.size()),
+            ("probes_answered", self.probes.answered.size()),
+        ]
+    }
+
     pub fn new(hasher: KeyHasher, cap: Capacity) -> Counters {
         Counters {
             hasher,

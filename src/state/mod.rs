@@ -18,5 +18,5 @@ mod windows;
 pub use key::{Key, KeyHasher, Kind};
 pub use ring::Ring;
 pub use series::{Series, SeriesWindows, LONG_BUCKET_S, SHORT_BUCKET_S};
-pub use table::{Entry, Table};
+pub use table::{Entry, Table, TableSize};
 pub use windows::Windows;

@@ -81,6 +81,10 @@ impl SeriesWindows {
         self.table.prefetch(key);
     }
 
+    pub fn size(&self) -> super::TableSize {
+        self.table.size()
+    }
+
     /// Adds `n` at `now` in both resolutions.
     pub fn bump(&self, key: Key, now: Timestamp, n: u32) {
         let tick = Self::tick(now);

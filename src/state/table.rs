@@ -163,6 +163,17 @@ impl<T> Shard<T> {
     }
 }
 
+/// What a table holds and what it may grow to, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableSize {
+    pub entries: usize,
+    /// Bytes of slots allocated now.
+    pub bytes: usize,
+    /// Bytes of slots when every shard is full: the table never allocates
+    /// more (a shard growing briefly holds its old slots too).
+    pub max_bytes: usize,
+}
+
 /// At most `capacity` entries, in 64 independently locked shards.
 pub struct Table<T> {
     per_shard: usize,
@@ -262,6 +273,21 @@ impl<T: Entry> Table<T> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Entries and bytes now, and the bytes of a full table.
+    pub fn size(&self) -> TableSize {
+        let slot = size_of::<Slot<T>>();
+        let mut size = TableSize {
+            max_bytes: self.shards.len() * self.max_slots * slot,
+            ..TableSize::default()
+        };
+        for shard in self.shards.iter() {
+            let s = shard.slots.lock().unwrap_or_else(|p| p.into_inner());
+            size.entries += s.len;
+            size.bytes += s.slots.len() * slot;
+        }
+        size
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -332,6 +358,39 @@ mod tests {
             t.prefetch(*k);
         }
         assert_eq!(t.read(Key(12345), |r| r.sum(5, 1)), None);
+    }
+
+    #[test]
+    fn size_counts_entries_and_never_passes_its_ceiling() {
+        let t: Table<Ring<2>> = Table::new(64 * 100);
+        let empty = t.size();
+        assert_eq!(empty.entries, 0);
+        assert_eq!(empty.bytes, 64 * FIRST_SLOTS * size_of::<Slot<Ring<2>>>());
+        // 100 per shard: 256 slots keep a full shard at most half used.
+        assert_eq!(empty.max_bytes, 64 * 256 * size_of::<Slot<Ring<2>>>());
+        for i in 0..1_000u64 {
+            t.update(Key(i.wrapping_mul(0x9e37_79b9_7f4a_7c15)), 5, |r| {
+                r.add(5, 1)
+            });
+        }
+        assert_eq!(t.size().entries, 1_000);
+        // Ten times the capacity, on later ticks so that eviction has
+        // something to drop: entries stay at most the capacity and the
+        // slots at most the ceiling.
+        for i in 0..64_000u64 {
+            let tick = 6 + (i / 8_000) as u32;
+            t.update(
+                Key((i + 7).wrapping_mul(0xbf58_476d_1ce4_e5b9)),
+                tick,
+                |r| r.add(tick, 1),
+            );
+            let s = t.size();
+            if i % 4_000 == 0 {
+                assert!(s.entries <= 64 * 100, "{s:?}");
+                assert!(s.bytes <= s.max_bytes, "{s:?}");
+            }
+        }
+        assert_eq!(t.size().bytes, t.size().max_bytes);
     }
 
     #[test]

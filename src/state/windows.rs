@@ -79,6 +79,10 @@ impl<const N: usize> Windows<N> {
         self.table.len()
     }
 
+    pub fn size(&self) -> super::TableSize {
+        self.table.size()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.table.is_empty()
     }

@@ -195,6 +195,10 @@ impl Sequences {
         }
     }
 
+    pub fn size(&self) -> crate::state::TableSize {
+        self.table.size()
+    }
+
     /// Starts loading the entry of `k` (see [`Table::prefetch`]).
     pub fn prefetch(&self, k: Key) {
         self.table.prefetch(k);
