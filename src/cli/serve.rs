@@ -270,7 +270,7 @@ pub async fn serve(
         Box::new(move |country| prices.price(crate::number::Region::parse(country))),
     ));
     metrics.policy_loaded(cfg.policy.as_deref(), crate::policy::EMBEDDED_DEFAULT);
-    metrics.attach(Arc::new(crate::metrics::StateTables(engine.clone())));
+    metrics.attach(Arc::new(table_gauges(engine.clone())));
     if let Some(s) = &shared {
         metrics.attach(s.metrics());
     }
@@ -487,6 +487,26 @@ fn reload(engine: &Engine, metrics: &crate::metrics::Metrics, policy: Option<&st
         }
         Err(e) => tracing::error!(error = %e, "policy reload failed; keeping the current policy"),
     }
+}
+
+/// The engine's counter tables as `/metrics` gauges (the counters survive
+/// policy reloads, so one engine handle reads them for the process's life).
+fn table_gauges(
+    engine: Arc<Engine>,
+) -> crate::metrics::TableGauges<impl Fn() -> Vec<crate::metrics::TableGauge> + Send + Sync> {
+    crate::metrics::TableGauges(move || {
+        engine
+            .counters()
+            .sizes()
+            .into_iter()
+            .map(|(table, s)| crate::metrics::TableGauge {
+                table,
+                entries: s.entries,
+                bytes: s.bytes,
+                max_bytes: s.max_bytes,
+            })
+            .collect()
+    })
 }
 
 /// A released send went out: the engine counts its delivery, so that its

@@ -463,6 +463,25 @@ pub fn within(series: Option<&Series>, tick: u32, window_s: u32) -> u32 {
 mod tests {
     use super::*;
 
+    /// The README (and the Kubernetes memory limit sized from it) states
+    /// the ceiling of the default tables: a change of capacity or of an
+    /// entry's layout must update both.
+    #[test]
+    fn the_readme_states_the_tables_ceiling() {
+        let c = Counters::new(KeyHasher::seeded(1), Capacity::default());
+        let ceiling: usize = c.sizes().iter().map(|(_, s)| s.max_bytes).sum();
+        let readme = include_str!("../../README.md");
+        let stated = format!(
+            "counter\ntables' ceiling is {} MB",
+            (ceiling + 500_000) / 1_000_000
+        );
+        assert!(readme.contains(&stated), "README should say: {stated}");
+        assert!(c
+            .sizes()
+            .iter()
+            .all(|(_, s)| s.entries == 0 && s.bytes < s.max_bytes));
+    }
+
     #[test]
     fn carrier_keys_are_the_keys_of_code_colon_name() {
         let h = KeyHasher::seeded(4);
