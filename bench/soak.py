@@ -1142,7 +1142,7 @@ async def soak(args) -> int:
     print(f"{'summary':<{W}} {'start':>10} {'warm-up':>10} {'end':>10} {'max after':>10} {'bound':>10}")
     print("-" * 78)
     print(f"{'RSS MB':<{W}} {start_stats.get('rss_kb', 0) / 1024:>10.1f} {rss_warm:>10.1f} {rss_end:>10.1f} "
-          f"{rss_peak:>10.1f} {'+' + format(rss_bound, '.1f'):>10}")
+          f"{rss_peak:>10.1f} {'':>10}")
     print(f"{'RSS outside tables MB':<{W}} {'':>10} {rest_warm:>10.1f} {rest(samples[-1]):>10.1f} "
           f"{rest_peak:>10.1f} {'+' + format(rss_bound, '.1f'):>10}")
     print(f"{'counter tables MB':<{W}} {'':>10} {warm.get('state_kb', 0) / 1024:>10.1f} "

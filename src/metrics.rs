@@ -8,7 +8,7 @@ use std::time::Duration;
 
 mod state;
 
-pub use state::{TableGauge, TableGauges};
+pub use state::{TableGauges, TableSize};
 
 /// What `/metrics` reads from the store at each scrape.
 #[derive(Default, Clone, Debug)]

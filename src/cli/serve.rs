@@ -493,20 +493,10 @@ fn reload(engine: &Engine, metrics: &crate::metrics::Metrics, policy: Option<&st
 /// policy reloads, so one engine handle reads them for the process's life).
 fn table_gauges(
     engine: Arc<Engine>,
-) -> crate::metrics::TableGauges<impl Fn() -> Vec<crate::metrics::TableGauge> + Send + Sync> {
-    crate::metrics::TableGauges(move || {
-        engine
-            .counters()
-            .sizes()
-            .into_iter()
-            .map(|(table, s)| crate::metrics::TableGauge {
-                table,
-                entries: s.entries,
-                bytes: s.bytes,
-                max_bytes: s.max_bytes,
-            })
-            .collect()
-    })
+) -> crate::metrics::TableGauges<
+    impl Fn() -> Vec<(&'static str, crate::metrics::TableSize)> + Send + Sync,
+> {
+    crate::metrics::TableGauges(move || engine.counters().sizes().to_vec())
 }
 
 /// A released send went out: the engine counts its delivery, so that its

@@ -8,27 +8,30 @@ use std::fmt::Write;
 
 use super::Exposition;
 
-/// One table as `/metrics` shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TableGauge {
-    pub table: &'static str,
+/// What a bounded table holds and what it may grow to. Defined in this
+/// leaf so that the tables (in `state`) report it and `/metrics` renders it
+/// without a copy of the type between them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableSize {
     pub entries: usize,
-    /// Bytes allocated now.
+    /// Bytes of slots allocated now.
     pub bytes: usize,
-    /// Bytes when full: the table never allocates more.
+    /// Bytes of slots when every shard is full: the table never allocates
+    /// more (a shard growing briefly holds its old slots too).
     pub max_bytes: usize,
 }
 
-/// Renders `tollgate_state_*` from what `read` returns at each scrape.
+/// Renders `tollgate_state_*` from the named tables its function returns
+/// at each scrape.
 pub struct TableGauges<F>(pub F);
 
 impl<F> Exposition for TableGauges<F>
 where
-    F: Fn() -> Vec<TableGauge> + Send + Sync,
+    F: Fn() -> Vec<(&'static str, TableSize)> + Send + Sync,
 {
     fn render(&self, out: &mut String) {
         let tables = (self.0)();
-        let families: [(&str, &str, fn(&TableGauge) -> usize); 3] = [
+        let families: [(&str, &str, fn(&TableSize) -> usize); 3] = [
             (
                 "tollgate_state_entries",
                 "Keys held per counter table.",
@@ -47,8 +50,8 @@ where
         ];
         for (name, help, value) in families {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-            for t in &tables {
-                let _ = writeln!(out, "{name}{{table=\"{}\"}} {}", t.table, value(t));
+            for (table, size) in &tables {
+                let _ = writeln!(out, "{name}{{table=\"{table}\"}} {}", value(size));
             }
         }
     }
@@ -62,18 +65,22 @@ mod tests {
     fn every_table_is_rendered_with_its_entries_bytes_and_ceiling() {
         let gauges = TableGauges(|| {
             vec![
-                TableGauge {
-                    table: "numbers",
-                    entries: 50,
-                    bytes: 40_960,
-                    max_bytes: 167_772_160,
-                },
-                TableGauge {
-                    table: "sends",
-                    entries: 7,
-                    bytes: 212_992,
-                    max_bytes: 218_103_808,
-                },
+                (
+                    "numbers",
+                    TableSize {
+                        entries: 50,
+                        bytes: 40_960,
+                        max_bytes: 167_772_160,
+                    },
+                ),
+                (
+                    "sends",
+                    TableSize {
+                        entries: 7,
+                        bytes: 212_992,
+                        max_bytes: 218_103_808,
+                    },
+                ),
             ]
         });
         let mut out = String::new();

@@ -73,9 +73,7 @@ impl Pipeline {
         // Path variables borrow from this copy of the URI (a reference
         // count, not a copy of the text) while `parts` moves on.
         let uri = parts.uri.clone();
-        // Phase: route. The other kinds' futures are boxed: this future is
-        // as large as its largest branch and is moved whole per request,
-        // so the send's path should not carry the others' weight.
+        // Heads refused whatever their route.
         if header_bytes(&parts.headers) > MAX_HEADER_BYTES {
             return body::bytes_response(neutral_error(
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -90,6 +88,9 @@ impl Pipeline {
                 &format!("the header `{name}` reads as a framing header to some upstreams"),
             ));
         }
+        // Phase: route. The other kinds' futures are boxed: this future is
+        // as large as its largest branch and is moved whole per request,
+        // so the send's path should not carry the others' weight.
         match self.routes.resolve(&parts.method, uri.path()) {
             Matched::Send { route, vars } => {
                 send::handle(self, route, &vars, parts, body, now, started).await

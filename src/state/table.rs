@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use super::Key;
+pub use crate::metrics::TableSize;
 
 const SHARDS: usize = 64;
 
@@ -163,17 +164,6 @@ impl<T> Shard<T> {
     }
 }
 
-/// What a table holds and what it may grow to, for `/metrics`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TableSize {
-    pub entries: usize,
-    /// Bytes of slots allocated now.
-    pub bytes: usize,
-    /// Bytes of slots when every shard is full: the table never allocates
-    /// more (a shard growing briefly holds its old slots too).
-    pub max_bytes: usize,
-}
-
 /// At most `capacity` entries, in 64 independently locked shards.
 pub struct Table<T> {
     per_shard: usize,
@@ -264,10 +254,7 @@ impl<T: Entry> Table<T> {
 
     /// Entries held.
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.slots.lock().map(|s| s.len).unwrap_or(0))
-            .sum()
+        self.size().entries
     }
 
     pub fn is_empty(&self) -> bool {
