@@ -71,19 +71,61 @@ pub struct Args {
         hide_env_values = true
     )]
     redis: Option<String>,
-    /// Serve the plain proxy listener on N threads, each a single-threaded
-    /// runtime on its own SO_REUSEPORT socket with its own upstream pool,
-    /// instead of the shared work-stealing runtime [default: shared].
-    /// Experimental: ~20% more throughput on the benchmark, but without
-    /// work stealing a thread that blocks stalls every connection on its
-    /// socket (see the README's benchmark notes).
-    #[arg(long, value_name = "N", env = "TOLLGATE_PROXY_THREADS")]
-    proxy_threads: Option<std::num::NonZeroUsize>,
+    /// Threads for the plain proxy listener: each a single-threaded runtime
+    /// on its own SO_REUSEPORT socket with its own upstream pool, so that a
+    /// request, its decision and its upstream connection stay on one core
+    /// (nginx's worker model). `auto` is one per core; `shared` serves it
+    /// on the work-stealing runtime the admin and TLS listeners use (1.3–1.5×
+    /// less throughput on the benchmark, but a connection can move to an
+    /// idle core).
+    #[arg(
+        long,
+        value_name = "N|auto|shared",
+        env = "TOLLGATE_PROXY_THREADS",
+        default_value = "auto",
+        value_parser = parse_proxy_threads
+    )]
+    proxy_threads: ProxyThreads,
     /// History to count before listening (`events` JSONL with
     /// conversions): trusted numbers and learned rates from the first
     /// request.
     #[arg(long, value_name = "FILE")]
     warm: Option<PathBuf>,
+}
+
+/// How the plain proxy listener is served (`--proxy-threads`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProxyThreads {
+    /// One thread per core.
+    Auto,
+    /// On the shared work-stealing runtime.
+    Shared,
+    /// This many threads.
+    Count(std::num::NonZeroUsize),
+}
+
+impl ProxyThreads {
+    /// Threads of their own, or `None` for the shared runtime.
+    fn threads(self) -> Option<usize> {
+        match self {
+            ProxyThreads::Auto => {
+                Some(std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
+            }
+            ProxyThreads::Shared => None,
+            ProxyThreads::Count(n) => Some(n.get()),
+        }
+    }
+}
+
+fn parse_proxy_threads(s: &str) -> Result<ProxyThreads, String> {
+    match s.trim() {
+        "auto" => Ok(ProxyThreads::Auto),
+        "shared" => Ok(ProxyThreads::Shared),
+        n => n
+            .parse()
+            .map(ProxyThreads::Count)
+            .map_err(|_| format!("expected a thread count above 0, `auto` or `shared`, got `{s}`")),
+    }
 }
 
 fn parse_upstream(s: &str) -> Result<(String, String), String> {
@@ -146,7 +188,7 @@ const BLOCKING_THREADS: usize = 16;
 pub fn run(args: Args) -> ExitCode {
     let telemetry = crate::telemetry::init();
     let decisions = telemetry.decisions.clone();
-    let threads = args.proxy_threads.map(usize::from);
+    let threads = args.proxy_threads.threads();
     let result = args.into_config().and_then(|cfg| {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()

@@ -238,6 +238,15 @@ pub async fn bind_per_thread(
     addr: SocketAddr,
     threads: usize,
 ) -> anyhow::Result<Vec<std::net::TcpListener>> {
+    // SO_REUSEPORT lets a second tollgate of the same user bind the same
+    // port and silently take half of the connections: an ordinary bind
+    // first fails start-up on a port in use, as the shared listener does.
+    if addr.port() != 0 {
+        drop(
+            std::net::TcpListener::bind(addr)
+                .map_err(|e| anyhow::anyhow!("binding the {name} listener on {addr}: {e}"))?,
+        );
+    }
     let mut bound = addr;
     let mut sockets = Vec::with_capacity(threads.max(1));
     for _ in 0..threads.max(1) {
