@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 
 import pytest
 import requests
 
-from conftest import start_tollgate
+from conftest import start_tollgate, tollgate_bin
 
 pytestmark = pytest.mark.needs_tollgate
 
@@ -49,3 +50,17 @@ def test_sigterm_exits_promptly(fake_session, pki, tmp_path):
         pytest.fail("tollgate did not exit within 5 s of SIGTERM")
     assert rc in (0, -signal.SIGTERM), f"exit code {rc} after SIGTERM"
     assert time.monotonic() - t0 < 5
+
+
+@pytest.mark.parametrize("threads", ["auto", "2", "shared"])
+def test_a_second_tollgate_on_the_same_port_fails_start_up(tollgate, fake, tmp_path, threads):
+    """The proxy threads bind with SO_REUSEPORT, which would let a second
+    tollgate of the same user share the port and take half its connections."""
+    r = subprocess.run(
+        [str(tollgate_bin()), "serve", "--listen", tollgate.proxy, "--proxy-threads", threads,
+         "--admin-listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "data"),
+         "--upstream", f"twilio-api={fake.url}"],
+        capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0, r.stdout[-2000:]
+    assert f"binding the proxy listener on {tollgate.proxy}" in r.stderr + r.stdout, r.stderr[-2000:]
+    assert requests.get(tollgate.admin_url + "/readyz", timeout=5).status_code == 200
