@@ -7,6 +7,7 @@
 
 mod canonical;
 pub mod config;
+mod index;
 mod template;
 
 use std::collections::BTreeMap;
@@ -22,6 +23,8 @@ pub use config::{
 // dialect that shapes them.
 pub use crate::dialect::{Answer, Answers};
 pub use template::PathTemplate;
+
+use index::HeadIndex;
 
 use crate::source::SourceError;
 
@@ -150,6 +153,9 @@ pub struct RouteTable {
     status: Vec<StatusRoute>,
     passthrough: Vec<PassthroughRoute>,
     upstreams: BTreeMap<String, Arc<Upstream>>,
+    send_index: HeadIndex,
+    feedback_index: HeadIndex,
+    status_index: HeadIndex,
 }
 
 /// A route file's text and where it came from (for error messages).
@@ -332,6 +338,9 @@ impl RouteTable {
         table
             .passthrough
             .sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        table.send_index = HeadIndex::build(table.sends.iter().map(|r| &r.template));
+        table.feedback_index = HeadIndex::build(table.feedback.iter().map(|r| &r.template));
+        table.status_index = HeadIndex::build(table.status.iter().map(|r| &r.template));
         Ok(table)
     }
 
@@ -339,19 +348,22 @@ impl RouteTable {
         if let Some(problem) = canonical::problem(path) {
             return Matched::NotCanonical(problem);
         }
-        for route in &self.sends {
+        for &i in self.send_index.candidates(path) {
+            let route = &self.sends[i];
             if route.method == *method {
                 if let Some(vars) = route.template.matches(path) {
                     return Matched::Send { route, vars };
                 }
             }
         }
-        for route in &self.feedback {
+        for &i in self.feedback_index.candidates(path) {
+            let route = &self.feedback[i];
             if route.method == *method && route.template.matches(path).is_some() {
                 return Matched::Feedback { route };
             }
         }
-        for route in &self.status {
+        for &i in self.status_index.candidates(path) {
+            let route = &self.status[i];
             if route.method == *method {
                 if let Some(vars) = route.template.matches(path) {
                     if let Some((_, id)) = vars.into_iter().find(|(k, _)| *k == route.spec.id) {

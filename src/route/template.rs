@@ -48,6 +48,14 @@ impl PathTemplate {
         Ok(PathTemplate { segments })
     }
 
+    /// The first segment when it is a literal (`2010-04-01`), else `None`.
+    pub fn first_literal(&self) -> Option<&str> {
+        match self.segments.first() {
+            Some(Segment::Literal(l)) => Some(l),
+            _ => None,
+        }
+    }
+
     /// Matches a request path (no query); returns the variables' values.
     ///
     /// Walks the path once: a literal segment is compared in place (no
@@ -58,22 +66,39 @@ impl PathTemplate {
     /// route `…/Messages.json/` to the same handler (and Plivo's
     /// `…/Message` to `…/Message/`), so both must be scored as the send.
     pub fn matches<'p>(&self, path: &'p str) -> Option<Vec<(&str, &'p str)>> {
+        // Most templates tried fail, often after a variable: walk once
+        // without collecting, so that a miss allocates nothing.
+        if !self.walk(path, |_, _| {}) {
+            return None;
+        }
+        let mut vars = Vec::with_capacity(self.segments.len());
+        self.walk(path, |name, value| vars.push((name, value)));
+        Some(vars)
+    }
+
+    /// Whether `path` matches, calling `var` with each variable's value.
+    fn walk<'s, 'p>(&'s self, path: &'p str, mut var: impl FnMut(&'s str, &'p str)) -> bool {
         let path = match path.strip_suffix('/') {
             Some(p) if !p.is_empty() => p,
             _ => path,
         };
-        let mut rest = path.strip_prefix('/')?;
-        let mut vars = Vec::new();
+        let Some(mut rest) = path.strip_prefix('/') else {
+            return false;
+        };
         let count = self.segments.len();
         for (i, seg) in self.segments.iter().enumerate() {
             let last = i + 1 == count;
             let after = match seg {
-                Segment::Literal(lit) => rest.strip_prefix(lit.as_str())?,
+                Segment::Literal(lit) => match rest.strip_prefix(lit.as_str()) {
+                    Some(after) => after,
+                    None => return false,
+                },
                 Segment::Var { name, suffix } => {
-                    let (part, after) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+                    let end = rest.bytes().position(|b| b == b'/').unwrap_or(rest.len());
+                    let (part, after) = rest.split_at(end);
                     match part.strip_suffix(suffix.as_str()) {
-                        Some(value) if !value.is_empty() => vars.push((name.as_str(), value)),
-                        _ => return None,
+                        Some(value) if !value.is_empty() => var(name, value),
+                        _ => return false,
                     }
                     after
                 }
@@ -83,10 +108,10 @@ impl PathTemplate {
             rest = match (last, after.strip_prefix('/')) {
                 (true, _) if after.is_empty() => after,
                 (false, Some(next)) => next,
-                _ => return None,
+                _ => return false,
             };
         }
-        Some(vars)
+        true
     }
 }
 
