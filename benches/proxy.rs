@@ -24,7 +24,6 @@
 //! instructions per request (stable under load) use
 //! `benches/proxy/callgrind.sh`, the same set-up under callgrind.
 
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -193,9 +192,11 @@ fn start_tollgate(dir: &Path, port: u16, upstream: u16) -> Proc {
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("tollgate: {e}"));
-    // Decision logs are part of the product's cost: keep them on, drain them.
-    if let Some(out) = child.stdout.take() {
-        std::thread::spawn(move || for _ in BufReader::new(out).lines() {});
+    // Decision logs are part of the product's cost: keep them on and drain
+    // the pipe as a log shipper would, without splitting lines here (that
+    // would be the harness's cost on the shared cores, not tollgate's).
+    if let Some(mut out) = child.stdout.take() {
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
     }
     wait_listening(SocketAddr::from(([127, 0, 0, 1], port)));
     Proc(child)
