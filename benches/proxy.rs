@@ -18,7 +18,8 @@
 //! Env: `TOLLGATE_BENCH_SECONDS` (per run, default 8), `TOLLGATE_BENCH_ROUNDS`
 //! (default 3), `TOLLGATE_BENCH_CONNECTIONS` (default 64),
 //! `TOLLGATE_BENCH_RATE` (the open-loop rate, req/s, instead of half of the
-//! measured peak: to compare builds at one rate).
+//! measured peak: to compare builds at one rate). tollgate reads its own
+//! `TOLLGATE_PROXY_THREADS` (`shared` for the work-stealing runtime).
 //!
 //! Wall-clock rates here move with whatever else the machine runs; for
 //! instructions per request (stable under load) use
