@@ -142,13 +142,23 @@ fn drain<W: Write>(shared: &Shared, mut out: W) {
     }
 }
 
+/// How long shutdown waits for the last lines to be written: an output
+/// that stopped draining must not keep the process from exiting.
+const LAST_WRITE: Duration = Duration::from_secs(2);
+
 impl Drop for SinkGuard {
     fn drop(&mut self) {
         self.shared.lock().closed = true;
         self.shared.wake.notify_one();
         self.shared.room.notify_all();
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            let deadline = std::time::Instant::now() + LAST_WRITE;
+            while !t.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if t.is_finished() {
+                let _ = t.join();
+            }
         }
     }
 }
@@ -271,5 +281,19 @@ mod tests {
         writer.join().unwrap();
         drop(guard);
         assert_eq!(out.0.lock().unwrap().concat().len(), 40 * 1024 * 1024);
+    }
+
+    #[test]
+    fn shutdown_does_not_wait_forever_on_a_stalled_output() {
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let (sink, guard) = LineSink::start(Gate(gate.clone(), Writes::default()));
+        sink.push(b"stuck\n");
+        std::thread::sleep(FLUSH_EVERY * 3);
+        let t0 = std::time::Instant::now();
+        drop(guard);
+        assert!(t0.elapsed() < LAST_WRITE + Duration::from_secs(1));
+        // Let the writer thread finish.
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
     }
 }
