@@ -58,14 +58,19 @@ pub struct ServeConfig {
     pub warm: Option<PathBuf>,
 }
 
-/// The decision audit log's retention.
+/// How long the records are kept: the `[audit]` section.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Audit {
-    /// Rows kept at most.
+    /// Decision rows kept at most.
     pub max_rows: u64,
-    /// Days kept at most.
+    /// Days a decision row is kept at most.
     pub max_age_days: u32,
+    /// Days a held send is kept once it is resolved (released, rejected,
+    /// expired or failed) and its status callback is no longer due; its
+    /// sealed request goes with it. An `uncertain` send, which needs a
+    /// person, is never dropped.
+    pub resolved_holds_days: u32,
 }
 
 impl Default for Audit {
@@ -73,6 +78,7 @@ impl Default for Audit {
         Audit {
             max_rows: 5_000_000,
             max_age_days: 30,
+            resolved_holds_days: 30,
         }
     }
 }
@@ -83,6 +89,11 @@ impl Audit {
             max_rows: self.max_rows,
             max_age_ms: i64::from(self.max_age_days) * 86_400_000,
         }
+    }
+
+    /// How long a resolved held send is kept.
+    pub fn resolved_holds(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.resolved_holds_days) * 86_400)
     }
 }
 

@@ -302,7 +302,8 @@ pub async fn serve(
             routes.clone(),
             Failpoints::from_env(),
         )
-        .with_release_hook(count_released(engine.clone(), classifier.clone())),
+        .with_release_hook(count_released(engine.clone(), classifier.clone()))
+        .with_resolved_retention(cfg.audit.resolved_holds()),
     );
     let audit = AuditLog::start(store.clone(), cfg.audit.retention());
     let prices = crate::policy::Prices::embedded()?;

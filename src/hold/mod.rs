@@ -115,7 +115,14 @@ pub struct HoldQueue {
     /// Told of every send the aggregator accepted on release (the engine
     /// counts its delivery: from then on it can convert).
     on_released: Option<ReleaseHook>,
+    /// How long a resolved send is kept (`[audit] resolved_holds_days`).
+    keep_resolved: Duration,
 }
+
+/// How often resolved sends past their retention are dropped, and how many
+/// at most per statement (each holds the store's one lock).
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+const PRUNE_CHUNK: usize = 2_000;
 
 /// See [`HoldQueue::with_release_hook`].
 pub type ReleaseHook = Arc<dyn Fn(&HeldRow) + Send + Sync>;
@@ -137,7 +144,14 @@ impl HoldQueue {
             routes,
             failpoints,
             on_released: None,
+            keep_resolved: Duration::from_secs(30 * 86_400),
         }
+    }
+
+    /// Keeps resolved sends for `keep` (30 days unless set).
+    pub fn with_resolved_retention(mut self, keep: Duration) -> HoldQueue {
+        self.keep_resolved = keep;
+        self
     }
 
     /// Calls `hook` with each held send the aggregator accepts on release.
@@ -357,6 +371,7 @@ impl HoldQueue {
         resolve: Arc<dyn Fn(&HeldRow) -> Expiry + Send + Sync>,
         mut stop: watch::Receiver<bool>,
     ) {
+        let mut last_prune: Option<std::time::Instant> = None;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -364,6 +379,34 @@ impl HoldQueue {
             }
             if let Err(e) = self.tick(resolve.as_ref()).await {
                 tracing::error!(error = %e, "hold queue maintenance failed");
+            }
+            if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                last_prune = Some(std::time::Instant::now());
+                match self.prune_resolved(Timestamp::now()).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(rows = n, "dropped resolved held sends past their retention")
+                    }
+                    Err(e) => tracing::error!(error = %e, "pruning resolved held sends failed"),
+                }
+            }
+        }
+    }
+
+    /// Drops the sends resolved longer ago than the retention, a chunk per
+    /// statement so that held sends and look-ups wait one chunk at most.
+    pub async fn prune_resolved(&self, now: Timestamp) -> Result<usize, HoldError> {
+        let keep = i64::try_from(self.keep_resolved.as_millis()).unwrap_or(i64::MAX);
+        let before = now.millis().saturating_sub(keep);
+        let mut total = 0;
+        loop {
+            let n = self
+                .store
+                .run(move |c| HeldRow::prune_resolved(c, before, PRUNE_CHUNK))
+                .await?;
+            total += n;
+            if n < PRUNE_CHUNK {
+                return Ok(total);
             }
         }
     }

@@ -137,6 +137,23 @@ impl HeldRow {
         Ok(())
     }
 
+    /// Deletes up to `limit` held sends resolved and expired before
+    /// `before` (ms) whose callback is not due, and returns how many. A
+    /// bounded chunk, so that the store's lock is never held for long;
+    /// `held_by_state` finds them without a scan of the newer rows.
+    pub fn prune_resolved(c: &Connection, before: i64, limit: usize) -> Result<usize, StoreError> {
+        let n = c.execute(
+            "DELETE FROM held WHERE rowid IN (
+               SELECT rowid FROM held
+               WHERE state IN ('released', 'rejected', 'expired', 'failed')
+                 AND expires_at < ?1 AND resolved_at < ?1
+                 AND (callback_state IS NULL OR callback_state != 'pending')
+               LIMIT ?2)",
+            params![before, limit as i64],
+        )?;
+        Ok(n)
+    }
+
     pub fn get(c: &Connection, id: &str) -> Result<Option<HeldRow>, StoreError> {
         Ok(c.query_row(
             &format!("SELECT {COLUMNS} FROM held WHERE id = ?1"),
@@ -312,5 +329,94 @@ impl HeldRow {
             params![id, state, attempts, next_at],
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, state: HeldState, expires_at: i64, resolved_at: Option<i64>) -> HeldRow {
+        HeldRow {
+            id: id.into(),
+            provider: "twilio".into(),
+            route: "twilio.messages".into(),
+            to: "+447400123456".into(),
+            country: Some("GB".into()),
+            reasons: vec!["velocity.number".into()],
+            score: 80,
+            held_at: expires_at - 1_000,
+            expires_at,
+            state,
+            request: vec![1, 2, 3],
+            callback: Some("https://example.test/cb".into()),
+            real_id: None,
+            upstream_status: None,
+            resolved_at,
+            resolved_by: resolved_at.map(|_| "analyst".into()),
+            note: None,
+        }
+    }
+
+    #[test]
+    fn only_old_resolved_sends_with_no_callback_due_are_pruned() {
+        let dir = std::env::temp_dir().join(format!("tollgate-held-prune-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = crate::store::Store::open(&dir).unwrap();
+        let old = 1_000_000;
+        let cutoff = 2_000_000;
+        let new = 3_000_000;
+        store
+            .run_blocking(|c| {
+                for r in [
+                    row("old-released", HeldState::Released, old, Some(old)),
+                    row("old-rejected", HeldState::Rejected, old, Some(old)),
+                    row("old-expired", HeldState::Expired, old, Some(old)),
+                    row("old-failed", HeldState::Failed, old, Some(old)),
+                    row("old-held", HeldState::Held, old, None),
+                    row("old-uncertain", HeldState::Uncertain, old, Some(old)),
+                    row("old-callback-due", HeldState::Released, old, Some(old)),
+                    row("new-released", HeldState::Released, new, Some(new)),
+                    row("released-late", HeldState::Released, old, Some(new)),
+                ] {
+                    r.insert(c)?;
+                }
+                HeldRow::schedule_callback(c, "old-callback-due", new)?;
+                HeldRow::schedule_callback(c, "old-rejected", old)?;
+                HeldRow::callback_result(c, "old-rejected", "delivered", 1, None)
+            })
+            .unwrap();
+        // Chunks of 2: three calls take the four that may go.
+        let mut pruned = 0;
+        loop {
+            let n = store
+                .run_blocking(|c| HeldRow::prune_resolved(c, cutoff, 2))
+                .unwrap();
+            assert!(n <= 2);
+            pruned += n;
+            if n < 2 {
+                break;
+            }
+        }
+        assert_eq!(pruned, 4);
+        let left: Vec<String> = store
+            .run_blocking(|c| {
+                let mut st = c.prepare("SELECT id FROM held ORDER BY id")?;
+                let ids = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+                Ok(ids)
+            })
+            .unwrap();
+        assert_eq!(
+            left,
+            [
+                "new-released",
+                "old-callback-due",
+                "old-held",
+                "old-uncertain",
+                "released-late"
+            ]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

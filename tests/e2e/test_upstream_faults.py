@@ -80,6 +80,15 @@ def send_bytes(mark: str, to: str = N.ALLOWED_MAIN.e164, path: str = MESSAGES) -
     return request("POST", path, [("Authorization", BASIC), ("Content-Type", FORM)], body)
 
 
+def ask(sock: socket.socket, data: bytes, timeout: float = 10.0):
+    """One request on an open client connection, and its answer. Requests
+    on one connection are served by one tollgate proxy thread, so they share
+    its upstream pool: the way to send a request on a connection an earlier
+    one left in the pool."""
+    sock.sendall(data)
+    return read_response(sock, timeout, data.split(b" ", 1)[0].decode("latin-1"))
+
+
 def dead_port() -> int:
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -200,13 +209,17 @@ def test_reset_before_headers_on_a_fresh_connection_is_502_and_not_retried(tg, u
 
 def test_reset_before_headers_on_a_pooled_connection_is_not_retried(tg, up):
     # A passthrough GET leaves a keep-alive connection in the pool ...
-    warm = exchange(tg.proxy, request("GET", CALLS, [("Authorization", BASIC)]))
-    assert warm is not None and warm.status == 200, warm
-    assert up.connections == 1
-    # ... and the send that goes out on it is reset after being read.
-    up.program(Fault("reset"))
-    m = marker()
-    r = exchange(tg.proxy, send_bytes(m), timeout=10)
+    client = connect(tg.proxy, 10)
+    try:
+        warm = ask(client, request("GET", CALLS, [("Authorization", BASIC)]))
+        assert warm is not None and warm.status == 200, warm
+        assert up.connections == 1
+        # ... and the send that goes out on it is reset after being read.
+        up.program(Fault("reset"))
+        m = marker()
+        r = ask(client, send_bytes(m))
+    finally:
+        client.close()
     assert_neutral(r, 502, "upstream_unavailable")
     time.sleep(0.1)
     assert up.sightings(m.encode()) == 1, "the send was written twice"
@@ -229,11 +242,15 @@ def test_a_pooled_connection_the_upstream_closed_while_idle_is_not_an_error(tg, 
     connection had closed before it was written). The send goes out once,
     on a fresh connection, and succeeds."""
     up.program(Fault("idle_close", delay=0.05))
-    warm = exchange(tg.proxy, request("GET", CALLS, [("Authorization", BASIC)]))
-    assert warm is not None and warm.status == 200
-    time.sleep(0.4)  # the upstream has closed the idle connection
-    m = marker()
-    r = exchange(tg.proxy, send_bytes(m), timeout=10)
+    client = connect(tg.proxy, 10)
+    try:
+        warm = ask(client, request("GET", CALLS, [("Authorization", BASIC)]))
+        assert warm is not None and warm.status == 200
+        time.sleep(0.4)  # the upstream has closed the idle connection
+        m = marker()
+        r = ask(client, send_bytes(m))
+    finally:
+        client.close()
     assert r is not None and r.status == 200, f"{r and r.status} {r and r.body[:200]!r}"
     assert up.sightings(m.encode()) == 1
 
@@ -360,11 +377,15 @@ def test_an_endless_trickle_is_cut_in_bounded_time(tg, up):
 
 def test_an_unsolicited_second_answer_is_never_served_to_the_next_request(tg, up):
     up.program(Fault("extra_response"))
-    first = exchange(tg.proxy, request("GET", CALLS, [("Authorization", BASIC)]))
-    assert first is not None and first.status == 200
-    time.sleep(0.1)
-    m = marker()
-    r = exchange(tg.proxy, send_bytes(m), timeout=10)
+    client = connect(tg.proxy, 10)
+    try:
+        first = ask(client, request("GET", CALLS, [("Authorization", BASIC)]))
+        assert first is not None and first.status == 200
+        time.sleep(0.1)
+        m = marker()
+        r = ask(client, send_bytes(m))
+    finally:
+        client.close()
     assert r is not None
     assert r.header("x-stale") is None and b"nobody asked for" not in r.body, \
         "the upstream's stale extra answer was served as the answer to a later send"
