@@ -78,7 +78,7 @@ impl Default for Audit {
         Audit {
             max_rows: 5_000_000,
             max_age_days: 30,
-            resolved_holds_days: 30,
+            resolved_holds_days: crate::hold::KEEP_RESOLVED_DAYS,
         }
     }
 }

@@ -122,6 +122,8 @@ pub struct HoldQueue {
 /// How often resolved sends past their retention are dropped, and how many
 /// at most per statement (each holds the store's one lock).
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// How long a resolved send is kept unless configured (30 days).
+pub const KEEP_RESOLVED_DAYS: u32 = 30;
 const PRUNE_CHUNK: usize = 2_000;
 
 /// See [`HoldQueue::with_release_hook`].
@@ -144,11 +146,11 @@ impl HoldQueue {
             routes,
             failpoints,
             on_released: None,
-            keep_resolved: Duration::from_secs(30 * 86_400),
+            keep_resolved: Duration::from_secs(u64::from(KEEP_RESOLVED_DAYS) * 86_400),
         }
     }
 
-    /// Keeps resolved sends for `keep` (30 days unless set).
+    /// Keeps resolved sends for `keep` ([`KEEP_RESOLVED_DAYS`] unless set).
     pub fn with_resolved_retention(mut self, keep: Duration) -> HoldQueue {
         self.keep_resolved = keep;
         self
@@ -395,7 +397,7 @@ impl HoldQueue {
 
     /// Drops the sends resolved longer ago than the retention, a chunk per
     /// statement so that held sends and look-ups wait one chunk at most.
-    pub async fn prune_resolved(&self, now: Timestamp) -> Result<usize, HoldError> {
+    async fn prune_resolved(&self, now: Timestamp) -> Result<usize, HoldError> {
         let keep = i64::try_from(self.keep_resolved.as_millis()).unwrap_or(i64::MAX);
         let before = now.millis().saturating_sub(keep);
         let mut total = 0;

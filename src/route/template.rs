@@ -66,39 +66,22 @@ impl PathTemplate {
     /// route `…/Messages.json/` to the same handler (and Plivo's
     /// `…/Message` to `…/Message/`), so both must be scored as the send.
     pub fn matches<'p>(&self, path: &'p str) -> Option<Vec<(&str, &'p str)>> {
-        // Most templates tried fail, often after a variable: walk once
-        // without collecting, so that a miss allocates nothing.
-        if !self.walk(path, |_, _| {}) {
-            return None;
-        }
-        let mut vars = Vec::with_capacity(self.segments.len());
-        self.walk(path, |name, value| vars.push((name, value)));
-        Some(vars)
-    }
-
-    /// Whether `path` matches, calling `var` with each variable's value.
-    fn walk<'s, 'p>(&'s self, path: &'p str, mut var: impl FnMut(&'s str, &'p str)) -> bool {
         let path = match path.strip_suffix('/') {
             Some(p) if !p.is_empty() => p,
             _ => path,
         };
-        let Some(mut rest) = path.strip_prefix('/') else {
-            return false;
-        };
+        let mut rest = path.strip_prefix('/')?;
+        let mut vars = Vec::new();
         let count = self.segments.len();
         for (i, seg) in self.segments.iter().enumerate() {
             let last = i + 1 == count;
             let after = match seg {
-                Segment::Literal(lit) => match rest.strip_prefix(lit.as_str()) {
-                    Some(after) => after,
-                    None => return false,
-                },
+                Segment::Literal(lit) => rest.strip_prefix(lit.as_str())?,
                 Segment::Var { name, suffix } => {
-                    let end = rest.bytes().position(|b| b == b'/').unwrap_or(rest.len());
-                    let (part, after) = rest.split_at(end);
+                    let (part, after) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
                     match part.strip_suffix(suffix.as_str()) {
-                        Some(value) if !value.is_empty() => var(name, value),
-                        _ => return false,
+                        Some(value) if !value.is_empty() => vars.push((name.as_str(), value)),
+                        _ => return None,
                     }
                     after
                 }
@@ -108,10 +91,10 @@ impl PathTemplate {
             rest = match (last, after.strip_prefix('/')) {
                 (true, _) if after.is_empty() => after,
                 (false, Some(next)) => next,
-                _ => return false,
+                _ => return None,
             };
         }
-        true
+        Some(vars)
     }
 }
 

@@ -11,10 +11,8 @@ use crate::metrics::Metrics;
 use crate::number::Classification;
 use crate::policy::{Decision, Reason};
 use crate::store::{AuditLog, NewAuditRow};
-pub use sink::{LineSink, SinkGuard};
-
-/// Keeps the log writer thread alive; dropping it writes what is queued.
-pub type LogGuard = SinkGuard;
+use sink::LineSink;
+pub use sink::SinkGuard;
 
 /// The target of decision lines.
 pub const DECISION_TARGET: &str = "tollgate::decision";
@@ -22,7 +20,7 @@ pub const DECISION_TARGET: &str = "tollgate::decision";
 /// The installed log pipeline: the writer thread's guard and the handle
 /// decision lines are written through.
 pub struct Telemetry {
-    pub guard: LogGuard,
+    pub guard: SinkGuard,
     pub decisions: DecisionLog,
 }
 
@@ -363,7 +361,9 @@ fn decision_line(r: &DecisionRecord<'_>, country: &str, line_type: &str) -> Opti
         line.push_str(reason.code);
     }
     line.push_str("\",\"trade\":");
-    json_str(&mut line, &trade_text(d));
+    line.push('"');
+    push_trade(&mut line, d);
+    line.push('"');
     line.push_str(",\"latency_us\":");
     push_digits(&mut line, r.latency.as_micros() as u64, 1);
     line.push_str("},\"target\":\"tollgate::decision\"}\n");
@@ -373,18 +373,21 @@ fn decision_line(r: &DecisionRecord<'_>, country: &str, line_type: &str) -> Opti
 /// Both sides of the trade a decision weighed, for the decision log
 /// (empty when there was nothing to weigh).
 fn trade_text(d: &crate::policy::Decision) -> String {
-    match &d.trade {
-        Some(t) => {
-            let mut out = String::with_capacity(48);
-            out.push_str("pumping ");
-            push_fixed(&mut out, t.pumping, 2);
-            out.push_str(", saves $");
-            push_fixed(&mut out, t.saved, 4);
-            out.push_str(", user $");
-            push_fixed(&mut out, t.user_cost, 4);
-            out
-        }
-        None => String::new(),
+    let mut out = String::with_capacity(48);
+    push_trade(&mut out, d);
+    out
+}
+
+/// The trade's figures (nothing without one). Only digits, letters and
+/// `$,. `: the decision line takes them unescaped.
+fn push_trade(out: &mut String, d: &crate::policy::Decision) {
+    if let Some(t) = &d.trade {
+        out.push_str("pumping ");
+        push_fixed(out, t.pumping, 2);
+        out.push_str(", saves $");
+        push_fixed(out, t.saved, 4);
+        out.push_str(", user $");
+        push_fixed(out, t.user_cost, 4);
     }
 }
 
