@@ -5,41 +5,43 @@
 //! Mozilla roots (plus an optional extra CA for staging and tests), connect
 //! and response-header timeouts.
 //!
-//! The pool is hyper's connection API (`client::conn`) with a small list of
-//! idle HTTP/1.1 connections per upstream, not hyper-util's general-purpose
-//! client: that client's per-request bookkeeping (pool keys, checkout
-//! futures, a task spawned per request to return the connection, `Host`
-//! formatted per request) cost more instructions than the proxy's own
-//! forward phase. Here an HTTP/1.1 connection goes back to its pool when
-//! its answer's body has been read to the end ([`UpstreamBody`]); an answer
-//! dropped before its end closes the connection instead, as it cannot be
-//! reused. Idle connections are closed after `upstream_idle_timeout_s` and
-//! never used once older than that.
+//! HTTP/1.1 is written and read by the request's own task ([`h1`]), on a
+//! small list of idle connections per upstream; h2 is hyper's connection
+//! API (`client::conn`). hyper-util's general-purpose client cost more
+//! instructions per request (pool keys, checkout futures, a task spawned
+//! per request to return the connection) than the proxy's own forward
+//! phase, and hyper's HTTP/1.1 connection task about as much again (three
+//! channel hand-offs per request). An HTTP/1.1 connection goes back to its
+//! pool when its answer's body has been read to the end ([`UpstreamBody`]),
+//! at once when the body came with the head; an answer dropped before its
+//! end closes the connection instead, as it cannot be reused. Idle
+//! connections are closed after `upstream_idle_timeout_s` and never used
+//! once older than that.
 //!
-//! Nothing that could send an SMS is ever retried. A request is re-issued
-//! only when it went to a pooled connection that was already closed *before*
-//! the request was written (hyper hands the unsent request back): the
-//! upstream never saw it. A request that failed on a fresh connection is
-//! never re-issued.
+//! Nothing that could send an SMS is ever retried. An idle HTTP/1.1
+//! connection on which anything arrived while it waited (the upstream's
+//! close, or bytes nobody asked for) is dropped before a byte of the
+//! request is written, and the next one tried; an h2 request is re-issued
+//! only when hyper hands it back unsent from a connection that had closed.
+//! A request that failed once written is never re-issued.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::HOST;
 use http::uri::{Authority, Scheme};
 use http::{HeaderValue, Request, Response, Uri};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt as _, Full};
-use hyper::body::Body;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 /// Any error a proxied body can produce.
 mod body;
+mod h1;
 
 pub use body::{BodyError, UpstreamBody};
 
@@ -96,7 +98,6 @@ pub struct UpstreamClient {
 
 struct Inner {
     tls: TlsConnector,
-    h1: http1::Builder,
     connect_timeout: Duration,
     response_timeout: Duration,
     idle_timeout: Duration,
@@ -121,13 +122,13 @@ struct HostPool {
 }
 
 struct Idle {
-    tx: http1::SendRequest<ProxyBody>,
+    conn: h1::Connection,
     since: Instant,
 }
 
 /// A connection ready to take one request.
 enum Conn {
-    H1(http1::SendRequest<ProxyBody>),
+    H1(h1::Connection),
     H2(http2::SendRequest<ProxyBody>),
 }
 
@@ -148,14 +149,9 @@ impl UpstreamClient {
         .with_root_certificates(roots)
         .with_no_client_auth();
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        let mut h1 = http1::Builder::new();
-        // Sends are small: one copy into the head buffer and one write(2)
-        // beat a two-part writev.
-        h1.writev(false);
         Ok(UpstreamClient {
             inner: Arc::new(Inner {
                 tls: TlsConnector::from(Arc::new(tls)),
-                h1,
                 connect_timeout: timeouts.connect,
                 response_timeout: timeouts.response,
                 idle_timeout: timeouts.idle,
@@ -189,58 +185,25 @@ impl UpstreamClient {
         mut req: Request<ProxyBody>,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
         let pool = self.pool_for(req.uri())?;
-        let absolute = req.uri().clone();
-        // HTTP/1.1 requests carry origin-form targets and the upstream's
-        // `Host`; h2 requests their absolute URI (`:scheme`, `:authority`).
-        let origin = absolute
-            .path_and_query()
-            .cloned()
-            .map_or_else(|| Uri::from_static("/"), Uri::from);
         loop {
             let (conn, reused) = match pool.checkout(self.inner.idle_timeout) {
                 Some(conn) => (conn, true),
                 // Boxed: connecting (TCP, TLS, h2 handshakes) is rare and
                 // its future large; inline, it would grow every request's
-                // future, which hyper moves into place per request.
+                // future.
                 None => (Box::pin(self.connect(&pool)).await?, false),
             };
-            let mut failed = match conn {
-                Conn::H1(mut tx) => {
-                    *req.uri_mut() = origin.clone();
-                    req.headers_mut()
-                        .entry(HOST)
-                        .or_insert_with(|| pool.host.clone());
-                    match tx.try_send_request(req).await {
-                        Ok(resp) => {
-                            let (parts, body) = resp.into_parts();
-                            let back = PoolReturn {
-                                tx,
-                                pool: pool.clone(),
-                            };
-                            let back = if body.is_end_stream() {
-                                back.give_back();
-                                None
-                            } else {
-                                Some(back)
-                            };
-                            return Ok(Response::from_parts(
-                                parts,
-                                UpstreamBody::new(body, back, self.inner.response_timeout),
-                            ));
-                        }
-                        Err(e) => e,
-                    }
+            let mut tx = match conn {
+                Conn::H1(conn) => return self.exchange_h1(&pool, conn, req).await,
+                Conn::H2(tx) => tx,
+            };
+            // h2 requests carry their absolute URI (`:scheme`, `:authority`).
+            let mut failed = match tx.try_send_request(req).await {
+                Ok(resp) => {
+                    let limit = self.inner.response_timeout;
+                    return Ok(resp.map(|inner| UpstreamBody::h2(inner, limit)));
                 }
-                Conn::H2(mut tx) => {
-                    *req.uri_mut() = absolute.clone();
-                    match tx.try_send_request(req).await {
-                        Ok(resp) => {
-                            let limit = self.inner.response_timeout;
-                            return Ok(resp.map(|inner| UpstreamBody::new(inner, None, limit)));
-                        }
-                        Err(e) => e,
-                    }
-                }
+                Err(e) => e,
             };
             match failed.take_message() {
                 // Never written, on a connection the pool handed out: it
@@ -253,6 +216,26 @@ impl UpstreamClient {
                 }
             }
         }
+    }
+
+    /// One HTTP/1.1 request and its answer's head on `conn`, with the
+    /// origin-form target and the upstream's `Host`.
+    async fn exchange_h1(
+        &self,
+        pool: &Arc<HostPool>,
+        mut conn: h1::Connection,
+        req: Request<ProxyBody>,
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        let (parts, body) = req.into_parts();
+        let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let unavailable = |e: h1::Failed| UpstreamError::Unavailable(e.message);
+        conn.write_request(&parts.method, target, &pool.host, &parts.headers, body)
+            .await
+            .map_err(unavailable)?;
+        let head = conn.read_head(&parts.method).await.map_err(unavailable)?;
+        let back = head.reusable.then(|| pool.clone());
+        let body = UpstreamBody::h1(conn, head.framing, back, self.inner.response_timeout);
+        Ok(head.response.map(|()| body))
     }
 
     /// The pool of the request's scheme and authority, created on first use.
@@ -330,7 +313,7 @@ impl UpstreamClient {
             };
         let _ = tcp.set_nodelay(true);
         if !pool.https {
-            return self.handshake_h1(TokioIo::new(tcp)).await;
+            return Ok(Conn::H1(h1::Connection::new(h1::Io::Plain(tcp))));
         }
         let name = rustls_pki_types::ServerName::try_from(host.to_owned())
             .map_err(|e| UpstreamError::Unavailable(format!("upstream host `{host}`: {e}")))?;
@@ -354,25 +337,7 @@ impl UpstreamClient {
             *lock(&pool.h2) = Some(tx.clone());
             return Ok(Conn::H2(tx));
         }
-        self.handshake_h1(TokioIo::new(tls)).await
-    }
-
-    async fn handshake_h1<T>(&self, io: T) -> Result<Conn, UpstreamError>
-    where
-        T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    {
-        let (tx, conn) = self
-            .inner
-            .h1
-            .handshake(io)
-            .await
-            .map_err(|e| UpstreamError::Unavailable(error_chain(&e)))?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "upstream connection ended");
-            }
-        });
-        Ok(Conn::H1(tx))
+        Ok(Conn::H1(h1::Connection::new(h1::Io::Tls(Box::new(tls)))))
     }
 
     /// Starts (once, on the runtime of the first request) the task that
@@ -405,8 +370,8 @@ impl UpstreamClient {
 
 impl HostPool {
     /// A connection to use now: the shared h2 one, or the most recently
-    /// used idle HTTP/1.1 one that is neither closed nor older than
-    /// `max_idle`.
+    /// used idle HTTP/1.1 one that is neither closed (nor sent anything)
+    /// nor older than `max_idle`.
     fn checkout(&self, max_idle: Duration) -> Option<Conn> {
         if self.https {
             let mut h2 = lock(&self.h2);
@@ -417,41 +382,31 @@ impl HostPool {
             }
         }
         let mut idle = lock(&self.idle);
-        while let Some(c) = idle.pop() {
-            if c.tx.is_closed() || c.since.elapsed() > max_idle {
+        while let Some(mut c) = idle.pop() {
+            if c.since.elapsed() > max_idle || !c.conn.is_idle_and_open() {
                 continue;
             }
-            return Some(Conn::H1(c.tx));
+            return Some(Conn::H1(c.conn));
         }
         None
     }
 
+    /// Takes back a connection whose last answer was read to its end.
+    fn give_back(&self, conn: h1::Connection) {
+        let mut idle = lock(&self.idle);
+        if idle.len() < MAX_IDLE_PER_HOST {
+            idle.push(Idle {
+                conn,
+                since: Instant::now(),
+            });
+        }
+    }
+
     fn prune(&self, max_idle: Duration) {
-        lock(&self.idle).retain(|c| !c.tx.is_closed() && c.since.elapsed() <= max_idle);
+        lock(&self.idle).retain_mut(|c| c.since.elapsed() <= max_idle && c.conn.is_idle_and_open());
         let mut h2 = lock(&self.h2);
         if h2.as_ref().is_some_and(|tx| tx.is_closed()) {
             *h2 = None;
-        }
-    }
-}
-
-/// An HTTP/1.1 connection on loan to one answer.
-struct PoolReturn {
-    tx: http1::SendRequest<ProxyBody>,
-    pool: Arc<HostPool>,
-}
-
-impl PoolReturn {
-    pub(crate) fn give_back(self) {
-        if self.tx.is_closed() {
-            return;
-        }
-        let mut idle = lock(&self.pool.idle);
-        if idle.len() < MAX_IDLE_PER_HOST {
-            idle.push(Idle {
-                tx: self.tx,
-                since: Instant::now(),
-            });
         }
     }
 }
@@ -500,6 +455,7 @@ mod tests {
     use tokio::net::TcpListener;
 
     use super::*;
+    use http::header::HOST;
 
     /// A test upstream answering `<version> <host header> <connection #>`,
     /// over TLS offering `alpn` when `tls` is set.
@@ -540,7 +496,11 @@ mod tests {
                             .get(HOST)
                             .map(|h| h.to_str().unwrap().to_owned())
                             .unwrap_or_default();
-                        let text = format!("{:?} {host} {n} {}", req.version(), req.uri());
+                        let mut text = format!("{:?} {host} {n} {}", req.version(), req.uri());
+                        if req.uri().path() == "/big" {
+                            // Far more than comes with the head.
+                            text.push_str(&".".repeat(1 << 20));
+                        }
                         Ok::<_, std::convert::Infallible>(Response::new(http_body_util::Full::new(
                             Bytes::from(text),
                         )))
@@ -635,11 +595,118 @@ mod tests {
     async fn an_answer_dropped_unread_does_not_return_its_connection() {
         let up = upstream(None).await;
         let c = client(None);
-        let url = format!("http://{}/", up.addr);
-        let req = Request::get(&url).body(full(Bytes::new())).unwrap();
+        let big = format!("http://{}/big", up.addr);
+        let req = Request::get(&big).body(full(Bytes::new())).unwrap();
         drop(c.send(req).await.unwrap());
-        let got = get(&c, &url).await;
+        let got = get(&c, &format!("http://{}/", up.addr)).await;
+        assert!(got.ends_with(" 2 /"), "{got}");
+        // Read to its end, a long answer's connection is reused.
+        assert_eq!(
+            get(&c, &big).await.len(),
+            format!("HTTP/1.1 {} 2 /big", up.addr).len() + (1 << 20)
+        );
+        let got = get(&c, &format!("http://{}/", up.addr)).await;
         assert!(got.ends_with(" 2 /"), "{got}");
         assert_eq!(up.connections.load(Ordering::SeqCst), 2);
+    }
+
+    /// An upstream that answers every request on a connection with the
+    /// next of `answers` (raw bytes), counting connections.
+    async fn raw_upstream(answers: Vec<&'static [u8]>) -> Upstream {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let count = connections.clone();
+        let answers = Arc::new(answers);
+        tokio::spawn(async move {
+            loop {
+                let (mut tcp, _) = listener.accept().await.unwrap();
+                count.fetch_add(1, Ordering::SeqCst);
+                let answers = answers.clone();
+                tokio::spawn(async move {
+                    let mut seen = Vec::new();
+                    for answer in answers.iter() {
+                        // Bodiless GETs: a request ends at its blank line.
+                        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                            let mut b = [0u8; 1024];
+                            match tcp.read(&mut b).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => seen.extend_from_slice(&b[..n]),
+                            }
+                        }
+                        let end = seen.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+                        seen.drain(..end + 4);
+                        if tcp.write_all(answer).await.is_err() {
+                            return;
+                        }
+                        if answer.ends_with(b"<close>") {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Upstream { addr, connections }
+    }
+
+    #[tokio::test]
+    async fn a_chunked_answer_is_decoded_and_its_connection_reused() {
+        let chunked: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+            5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n";
+        let up = raw_upstream(vec![chunked, chunked]).await;
+        let c = client(None);
+        let url = format!("http://{}/", up.addr);
+        assert_eq!(get(&c, &url).await, "hello world");
+        assert_eq!(get(&c, &url).await, "hello world");
+        assert_eq!(up.connections.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn bytes_after_an_answer_or_a_close_delimited_answer_end_the_connection() {
+        let stray: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\none\
+            HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstale";
+        let up = raw_upstream(vec![stray]).await;
+        let c = client(None);
+        let url = format!("http://{}/", up.addr);
+        assert_eq!(get(&c, &url).await, "one");
+        assert_eq!(
+            get(&c, &url).await,
+            "one",
+            "the stale second answer was served"
+        );
+        assert_eq!(up.connections.load(Ordering::SeqCst), 2);
+
+        let until_close: &[u8] = b"HTTP/1.1 200 OK\r\n\r\nto the end<close>";
+        let up = raw_upstream(vec![until_close]).await;
+        assert_eq!(
+            get(&c, &format!("http://{}/", up.addr)).await,
+            "to the end<close>"
+        );
+        assert_eq!(
+            get(&c, &format!("http://{}/", up.addr)).await,
+            "to the end<close>"
+        );
+        assert_eq!(up.connections.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_short_is_an_error_not_an_end() {
+        let short: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\nabc<close>";
+        let up = raw_upstream(vec![short]).await;
+        let c = client(None);
+        let req = Request::get(format!("http://{}/", up.addr))
+            .body(full(Bytes::new()))
+            .unwrap();
+        let resp = c.send(req).await.unwrap();
+        assert!(resp.into_body().collect().await.is_err());
+        let chunked: &[u8] =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel<close>";
+        let up = raw_upstream(vec![chunked]).await;
+        let req = Request::get(format!("http://{}/", up.addr))
+            .body(full(Bytes::new()))
+            .unwrap();
+        let resp = c.send(req).await.unwrap();
+        assert!(resp.into_body().collect().await.is_err());
     }
 }
