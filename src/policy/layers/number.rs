@@ -84,7 +84,10 @@ impl NumberLayer {
             Err(e) => {
                 out.push(Reason {
                     code: "number.unparseable",
-                    detail: format!("the destination is not a phone number ({e})").into(),
+                    detail: {
+                        let e = e.clone();
+                        crate::detail!("the destination is not a phone number ({e})")
+                    },
                     weight: 100,
                     class: RejectClass::InvalidNumber,
                     scope: Scope::Local,
@@ -95,13 +98,14 @@ impl NumberLayer {
             Ok(c) => c,
         };
         if !c.valid {
-            let region = c
-                .region
-                .map(|r| r.to_string())
-                .unwrap_or_else(|| "no country".to_owned());
+            // Rendered only when read: most decisions never print theirs.
+            let region = c.region;
             out.push(Reason {
                 code: "number.invalid",
-                detail: format!("the number is not valid in the numbering plan ({region})").into(),
+                detail: crate::detail!(
+                    "the number is not valid in the numbering plan ({})",
+                    region.as_ref().map_or("no country", |r| r.as_str())
+                ),
                 weight: 100,
                 class: RejectClass::InvalidNumber,
                 scope: Scope::Local,
@@ -112,7 +116,10 @@ impl NumberLayer {
         if self.blocked.contains(&c.line_type) {
             out.push(Reason {
                 code: "number.line_type",
-                detail: format!("{} numbers cannot receive an OTP SMS", c.line_type).into(),
+                detail: {
+                    let t = c.line_type;
+                    crate::detail!("{t} numbers cannot receive an OTP SMS")
+                },
                 weight: 100,
                 class: RejectClass::LineType,
                 scope: Scope::Local,
@@ -123,7 +130,10 @@ impl NumberLayer {
         if let Some((t, w)) = self.risky.iter().find(|(t, _)| *t == c.line_type) {
             out.push(Reason {
                 code: "number.risky_line_type",
-                detail: format!("{t} numbers are often used for pumping").into(),
+                detail: {
+                    let t = *t;
+                    crate::detail!("{t} numbers are often used for pumping")
+                },
                 weight: *w,
                 class: RejectClass::LineType,
                 scope: Scope::Local,
