@@ -137,20 +137,27 @@ impl Classifier {
         if national.len() < 2 {
             return Err(ParseError::TooShort);
         }
+        // The calling code's 1–3 digits, then the national number's,
+        // without printing the code into a String.
+        let mut code_digits = [0u8; 5];
+        let mut at = code_digits.len();
+        let mut rest = code;
+        loop {
+            at -= 1;
+            code_digits[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
         let mut out = Digits::new();
-        for b in code
-            .to_string()
-            .bytes()
-            .chain(national.as_bytes().iter().copied())
-        {
+        for &b in code_digits[at..].iter().chain(national.as_bytes()) {
             out.push(b).ok_or(ParseError::TooLong)?;
         }
         if out.len() > 15 {
             return Err(ParseError::TooLong);
         }
-        E164::from_digits(
-            std::str::from_utf8(out.as_bytes()).map_err(|_| ParseError::InvalidCharacters)?,
-        )
+        E164::from_digit_bytes(out.as_bytes())
     }
 
     fn international(&self, digits: &Digits) -> Result<E164, ParseError> {
@@ -159,10 +166,7 @@ impl Classifier {
             if digits.len() > 15 {
                 return Err(ParseError::TooLong);
             }
-            return E164::from_digits(
-                std::str::from_utf8(digits.as_bytes())
-                    .map_err(|_| ParseError::InvalidCharacters)?,
-            );
+            return E164::from_digit_bytes(digits.as_bytes());
         };
         let national = digits.tail(n);
         // getRegionCodeForCountryCode: the main territory of the code.

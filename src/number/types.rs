@@ -143,7 +143,12 @@ impl E164 {
 
     /// Builds from a string of ASCII digits (no `+`).
     pub fn from_digits(digits: &str) -> Result<E164, ParseError> {
-        let b = digits.as_bytes();
+        E164::from_digit_bytes(digits.as_bytes())
+    }
+
+    /// [`E164::from_digits`] over bytes: anything but ASCII digits is
+    /// refused, so no UTF-8 check is needed first.
+    pub fn from_digit_bytes(b: &[u8]) -> Result<E164, ParseError> {
         if b.is_empty() {
             return Err(ParseError::Empty);
         }
