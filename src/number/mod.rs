@@ -88,7 +88,7 @@ mod types;
 pub use cache::CachedClassifier;
 pub use matcher::TableError;
 pub use prefix::PrefixError;
-pub use types::{Classification, LineType, ParseError, Region, E164};
+pub use types::{Classification, CodeDigits, LineType, ParseError, Region, E164};
 
 use carrier::Carriers;
 use matcher::Automata;

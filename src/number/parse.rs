@@ -21,7 +21,7 @@
 use super::matcher;
 use super::metadata::TerritoryData;
 use super::prefix::{Digits, MAX_DIGITS};
-use super::types::{ParseError, Region, E164};
+use super::types::{CodeDigits, ParseError, Region, E164};
 use super::Classifier;
 
 /// Digits and whether an international prefix was seen.
@@ -137,21 +137,10 @@ impl Classifier {
         if national.len() < 2 {
             return Err(ParseError::TooShort);
         }
-        // The calling code's 1–3 digits, then the national number's,
-        // without printing the code into a String.
-        let mut code_digits = [0u8; 5];
-        let mut at = code_digits.len();
-        let mut rest = code;
-        loop {
-            at -= 1;
-            code_digits[at] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
+        // The calling code's 1–3 digits, then the national number's.
+        let code = CodeDigits::new(code);
         let mut out = Digits::new();
-        for &b in code_digits[at..].iter().chain(national.as_bytes()) {
+        for &b in code.as_bytes().iter().chain(national.as_bytes()) {
             out.push(b).ok_or(ParseError::TooLong)?;
         }
         if out.len() > 15 {

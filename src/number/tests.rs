@@ -254,3 +254,16 @@ fn cache_returns_the_same_answer() {
     );
     assert_eq!(a.line_type, LineType::Mobile);
 }
+
+#[test]
+fn calling_codes_print_their_digits_on_the_stack() {
+    for (code, text) in [
+        (0u16, "0"),
+        (1, "1"),
+        (44, "44"),
+        (998, "998"),
+        (u16::MAX, "65535"),
+    ] {
+        assert_eq!(super::CodeDigits::new(code).as_bytes(), text.as_bytes());
+    }
+}

@@ -48,6 +48,35 @@ impl fmt::Display for Region {
     }
 }
 
+/// A calling code's decimal digits, printed on the stack (keys and E.164
+/// buffers are assembled per send, where a `String` would be an
+/// allocation).
+pub struct CodeDigits {
+    buf: [u8; 5],
+    first: usize,
+}
+
+impl CodeDigits {
+    pub fn new(code: u16) -> CodeDigits {
+        let mut buf = [0u8; 5];
+        let mut first = buf.len();
+        let mut rest = code;
+        loop {
+            first -= 1;
+            buf[first] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        CodeDigits { buf, first }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[self.first..]
+    }
+}
+
 /// libphonenumber's number types, plus `Unknown` for numbers that match no
 /// pattern of their territory (those are also invalid).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -8,7 +8,7 @@
 use std::sync::Mutex;
 
 use crate::clock::Timestamp;
-use crate::number::{Classification, LineType, Region};
+use crate::number::{Classification, CodeDigits, LineType, Region};
 use crate::state::{Key, KeyHasher, Kind, Series, SeriesWindows, TableSize, Windows};
 use crate::state::{LONG_BUCKET_S, SHORT_BUCKET_S};
 
@@ -207,18 +207,8 @@ impl Default for Capacity {
 /// `{code}:{name}`, assembled on the stack (this runs for every send).
 fn carrier_key(h: &KeyHasher, code: u16, name: &str) -> Key {
     let mut buf = [0u8; 96];
-    let mut digits = [0u8; 5];
-    let mut rest = code;
-    let mut first = digits.len();
-    loop {
-        first -= 1;
-        digits[first] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    let text = &digits[first..];
+    let digits = CodeDigits::new(code);
+    let text = digits.as_bytes();
     let len = text.len() + 1 + name.len();
     let Some(out) = buf.get_mut(..len) else {
         return h.key(Kind::Carrier, &format!("{code}:{name}"));
