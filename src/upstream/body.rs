@@ -40,7 +40,7 @@ enum Source {
 }
 
 /// The rest of a body on its connection.
-pub(super) struct Reading {
+struct Reading {
     conn: Connection,
     rest: Rest,
     /// Where the connection goes back at the body's end, when it stays in
@@ -115,18 +115,15 @@ impl UpstreamBody {
         };
         UpstreamBody::with(Source::H1(Box::new(Reading { conn, rest, pool })), limit)
     }
-}
 
-impl UpstreamBody {
-    /// The body has been read to its end: its connection goes back to the
-    /// pool if it is in step (nothing read past the end).
-    fn finish(&mut self) {
+    /// The body on its connection is over: read to its end (`in_step`),
+    /// and the connection goes back to the pool if it stays in step, or
+    /// broken off, and the connection is closed.
+    fn finish(&mut self, in_step: bool) {
         if let Source::H1(done) = std::mem::replace(&mut self.source, Source::Whole(None)) {
             let Reading { conn, pool, .. } = *done;
-            if let Some(pool) = pool {
-                if conn.buffered().is_empty() {
-                    pool.give_back(conn);
-                }
+            if let (true, Some(pool)) = (in_step, pool) {
+                pool.give_back(conn);
             }
         }
     }
@@ -212,6 +209,31 @@ impl Reading {
     }
 }
 
+impl Reading {
+    /// The next piece of the body (`None` at its end), reading from the
+    /// connection as needed.
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, String>> {
+        loop {
+            match self.step()? {
+                Step::Data(b) => return Poll::Ready(Ok(Some(b))),
+                Step::End => return Poll::Ready(Ok(None)),
+                Step::More => {}
+            }
+            match std::task::ready!(self.conn.poll_fill(cx)) {
+                // A close-delimited body ends at the close, and so does the
+                // connection.
+                Ok(0) if matches!(self.rest, Rest::Close) => {
+                    self.pool = None;
+                    return Poll::Ready(Ok(None));
+                }
+                Ok(0) => return Poll::Ready(Err("connection closed before the body's end".into())),
+                Ok(_) => {}
+                Err(e) => return Poll::Ready(Err(e.to_string())),
+            }
+        }
+    }
+}
+
 impl Body for UpstreamBody {
     type Data = Bytes;
     type Error = BodyError;
@@ -222,59 +244,45 @@ impl Body for UpstreamBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = self.get_mut();
         let polled = match &mut this.source {
-            Source::Whole(body) => return Poll::Ready(body.take().map(|b| Ok(Frame::data(b)))),
-            Source::H2(inner) => match Pin::new(inner).poll_frame(cx) {
+            Source::Whole(body) => Poll::Ready(body.take().map(|b| Ok(Frame::data(b)))),
+            Source::H2(inner) => Pin::new(inner)
+                .poll_frame(cx)
+                .map(|o| o.map(|r| r.map_err(BodyError::from))),
+            Source::H1(reading) => match reading.poll_next(cx) {
                 Poll::Pending => Poll::Pending,
-                Poll::Ready(r) => return Poll::Ready(r.map(|r| r.map_err(BodyError::from))),
-            },
-            Source::H1(reading) => loop {
-                match reading.step() {
-                    Err(e) => {
-                        this.source = Source::Whole(None);
-                        return Poll::Ready(Some(Err(BodyError::Broken(e))));
-                    }
-                    Ok(Step::Data(b)) => {
-                        // The last piece of a sized body: the connection
-                        // goes back now, as the reader may never ask again.
-                        if let Rest::Length(0) = reading.rest {
-                            this.finish();
-                        }
-                        return Poll::Ready(Some(Ok(Frame::data(b))));
-                    }
-                    Ok(Step::End) => {
-                        this.finish();
-                        return Poll::Ready(None);
-                    }
-                    Ok(Step::More) => match reading.conn.poll_fill(cx) {
-                        Poll::Ready(Ok(0)) => {
-                            if let Rest::Close = reading.rest {
-                                reading.pool = None;
-                                reading.rest = Rest::Length(0);
-                                continue;
+                Poll::Ready(next) => {
+                    // After the last piece of a sized body the connection
+                    // goes back at once: the reader may never ask again.
+                    let sized_end = matches!(reading.rest, Rest::Length(0));
+                    match next {
+                        Ok(Some(b)) => {
+                            if sized_end {
+                                this.finish(true);
                             }
-                            this.source = Source::Whole(None);
-                            return Poll::Ready(Some(Err(BodyError::Broken(
-                                "connection closed before the body's end".into(),
-                            ))));
+                            Poll::Ready(Some(Ok(Frame::data(b))))
                         }
-                        Poll::Ready(Ok(_)) => continue,
-                        Poll::Ready(Err(e)) => {
-                            this.source = Source::Whole(None);
-                            return Poll::Ready(Some(Err(BodyError::Broken(e.to_string()))));
+                        Ok(None) => {
+                            this.finish(true);
+                            Poll::Ready(None)
                         }
-                        Poll::Pending => break Poll::<()>::Pending,
-                    },
+                        Err(e) => {
+                            this.finish(false);
+                            Poll::Ready(Some(Err(BodyError::Broken(e))))
+                        }
+                    }
                 }
             },
         };
-        debug_assert!(polled.is_pending());
+        if polled.is_ready() {
+            return polled;
+        }
         let due = this.due;
         let timer = this
             .timer
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
         if timer.as_mut().poll(cx).is_ready() {
-            // Dropped: a connection in the middle of an answer is not reused.
-            this.source = Source::Whole(None);
+            // A connection in the middle of an answer is not reused.
+            this.finish(false);
             return Poll::Ready(Some(Err(BodyError::TooSlow(this.limit))));
         }
         Poll::Pending

@@ -13,7 +13,7 @@
 //! message with both is not trusted to leave the connection in step; a
 //! length-less answer runs to the close. Interim 1xx answers are skipped.
 
-use std::io;
+use std::io::{self, Write as _};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
@@ -21,10 +21,11 @@ use bytes::{Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Version};
 use http_body_util::BodyExt as _;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWriteExt as _, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_util::either::Either;
 
-use super::ProxyBody;
+use super::{ProxyBody, UpstreamError};
 
 /// An answer's head may not be longer than this.
 const MAX_HEAD: usize = 64 * 1024;
@@ -33,51 +34,8 @@ const MAX_HEADERS: usize = 100;
 /// Read in steps of at least this much.
 const READ_STEP: usize = 8 * 1024;
 
-/// The byte stream under a connection: plain TCP or TLS over it.
-pub(super) enum Io {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for Io {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Io {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_flush(cx),
-            Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
+/// The byte stream under a connection: plain TCP (left) or TLS over it.
+pub(super) type Io = Either<TcpStream, Box<tokio_rustls::client::TlsStream<TcpStream>>>;
 
 /// One HTTP/1.1 connection and what has been read from it but not yet
 /// consumed.
@@ -86,18 +44,10 @@ pub(super) struct Connection {
     buf: BytesMut,
 }
 
-/// Why an exchange failed, in words for the log and the 502.
-#[derive(Debug)]
-pub(super) struct Failed {
-    pub message: String,
-}
-
-impl Failed {
-    fn new(what: &str, e: impl std::fmt::Display) -> Failed {
-        Failed {
-            message: format!("{what}: {e}"),
-        }
-    }
+/// An exchange that failed: the upstream is unavailable, in words for the
+/// log and the 502.
+fn unavailable(what: &str, e: impl std::fmt::Display) -> UpstreamError {
+    UpstreamError::Unavailable(format!("{what}: {e}"))
 }
 
 /// How the rest of an answer's body is delimited.
@@ -128,13 +78,11 @@ impl Connection {
     }
 
     /// Whether an idle connection can carry a request: nothing arrived on
-    /// it while it waited (neither a close nor bytes nobody asked for).
-    /// The one way a request is ever re-issued is on a connection this
-    /// turned down, before a byte of it was written.
+    /// it while it waited (neither a close nor bytes nobody asked for; the
+    /// pool takes back only connections with nothing buffered). The one
+    /// way a request is ever re-issued is on a connection this turned
+    /// down, before a byte of it was written.
     pub fn is_idle_and_open(&mut self) -> bool {
-        if !self.buf.is_empty() {
-            return false;
-        }
         let mut cx = Context::from_waker(Waker::noop());
         let mut probe = [0u8; 1];
         let mut rb = ReadBuf::new(&mut probe);
@@ -155,7 +103,7 @@ impl Connection {
         host: &HeaderValue,
         headers: &HeaderMap,
         mut body: ProxyBody,
-    ) -> Result<(), Failed> {
+    ) -> Result<(), UpstreamError> {
         let exact = hyper::body::Body::size_hint(&body).exact();
         let mut out = Vec::with_capacity(256 + exact.unwrap_or(0).min(64 * 1024) as usize);
         out.extend_from_slice(method.as_str().as_bytes());
@@ -175,7 +123,8 @@ impl Connection {
             // as hyper's client wrote them.
             Some(0) if !carries_body(method) => false,
             Some(n) => {
-                push_header(&mut out, b"content-length", n.to_string().as_bytes());
+                // Into the head buffer: no String per send.
+                let _ = write!(out, "content-length: {n}\r\n");
                 false
             }
             None => {
@@ -185,7 +134,7 @@ impl Connection {
         };
         out.extend_from_slice(b"\r\n");
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| Failed::new("reading the request body", e))?;
+            let frame = frame.map_err(|e| unavailable("reading the request body", e))?;
             let Ok(data) = frame.into_data() else {
                 continue;
             };
@@ -193,7 +142,7 @@ impl Connection {
                 continue;
             }
             if chunked {
-                out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+                let _ = write!(out, "{:x}\r\n", data.len());
             }
             out.extend_from_slice(&data);
             if chunked {
@@ -211,34 +160,34 @@ impl Connection {
         self.io
             .flush()
             .await
-            .map_err(|e| Failed::new("writing the request", e))
+            .map_err(|e| unavailable("writing the request", e))
     }
 
-    async fn write_all(&mut self, bytes: &[u8]) -> Result<(), Failed> {
+    async fn write_all(&mut self, bytes: &[u8]) -> Result<(), UpstreamError> {
         if bytes.is_empty() {
             return Ok(());
         }
         self.io
             .write_all(bytes)
             .await
-            .map_err(|e| Failed::new("writing the request", e))
+            .map_err(|e| unavailable("writing the request", e))
     }
 
     /// Reads the answer's head (interim 1xx answers skipped) to a request
     /// made with `method`.
-    pub async fn read_head(&mut self, method: &Method) -> Result<Head, Failed> {
+    pub async fn read_head(&mut self, method: &Method) -> Result<Head, UpstreamError> {
         loop {
             if let Some(head) = parse_head(&mut self.buf, method)? {
                 return Ok(head);
             }
             if self.buf.len() >= MAX_HEAD {
-                return Err(Failed::new("reading the answer", "its head is too long"));
+                return Err(unavailable("reading the answer", "its head is too long"));
             }
             let n = std::future::poll_fn(|cx| self.poll_fill(cx))
                 .await
-                .map_err(|e| Failed::new("reading the answer", e))?;
+                .map_err(|e| unavailable("reading the answer", e))?;
             if n == 0 {
-                return Err(Failed::new(
+                return Err(unavailable(
                     "reading the answer",
                     "connection closed before an answer was complete",
                 ));
@@ -269,7 +218,7 @@ impl Connection {
 
 /// The head at the front of `buf`, consumed, once it is whole (interim
 /// 1xx answers consumed and skipped).
-fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, Failed> {
+fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, UpstreamError> {
     loop {
         let mut slots = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
         let mut parsed = httparse::Response::new(&mut []);
@@ -277,12 +226,12 @@ fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, Faile
         let len = match parser.parse_response_with_uninit_headers(&mut parsed, buf, &mut slots) {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) => return Ok(None),
-            Err(e) => return Err(Failed::new("the answer is not HTTP", e)),
+            Err(e) => return Err(unavailable("the answer is not HTTP", e)),
         };
         let code = parsed.code.unwrap_or(0);
         if (100..200).contains(&code) {
             if code == 101 {
-                return Err(Failed::new(
+                return Err(unavailable(
                     "the answer",
                     "switching protocols was not asked for",
                 ));
@@ -291,7 +240,7 @@ fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, Faile
             continue;
         }
         let status =
-            StatusCode::from_u16(code).map_err(|e| Failed::new("the answer's status", e))?;
+            StatusCode::from_u16(code).map_err(|e| unavailable("the answer's status", e))?;
         let version = if parsed.version == Some(0) {
             Version::HTTP_10
         } else {
@@ -317,7 +266,7 @@ fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, Faile
         for &(name_at, name_len, value_at, value_len) in &spans[..count] {
             let (name_at, value_at) = (name_at as usize, value_at as usize);
             let name = HeaderName::from_bytes(&raw[name_at..name_at + name_len as usize])
-                .map_err(|e| Failed::new("an answer header", e))?;
+                .map_err(|e| unavailable("an answer header", e))?;
             let value = raw.slice(value_at..value_at + value_len as usize);
             // SAFETY: httparse accepted these bytes as a field value (no
             // control characters but tab), which is what a `HeaderValue`
@@ -360,7 +309,7 @@ fn framing(
     method: &Method,
     status: StatusCode,
     headers: &mut HeaderMap,
-) -> Result<(Framing, bool), Failed> {
+) -> Result<(Framing, bool), UpstreamError> {
     if *method == Method::HEAD
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED
@@ -389,9 +338,9 @@ fn framing(
             let n: u64 = part
                 .trim()
                 .parse()
-                .map_err(|_| Failed::new("the answer", "an invalid Content-Length"))?;
+                .map_err(|_| unavailable("the answer", "an invalid Content-Length"))?;
             if length.is_some_and(|l| l != n) {
-                return Err(Failed::new(
+                return Err(unavailable(
                     "the answer",
                     "conflicting Content-Length values",
                 ));
@@ -425,7 +374,7 @@ fn keeps_alive(version: Version, headers: &HeaderMap) -> bool {
 mod tests {
     use super::*;
 
-    fn head(text: &str, method: Method) -> Result<Option<(Head, Vec<u8>)>, Failed> {
+    fn head(text: &str, method: Method) -> Result<Option<(Head, Vec<u8>)>, UpstreamError> {
         let mut buf = BytesMut::from(text.as_bytes());
         parse_head(&mut buf, &method).map(|h| h.map(|h| (h, buf.to_vec())))
     }

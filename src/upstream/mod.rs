@@ -126,6 +126,14 @@ struct Idle {
     since: Instant,
 }
 
+impl Idle {
+    /// Whether it may carry a request: not older than `max_idle`, and
+    /// nothing arrived on it while it waited.
+    fn usable(&mut self, max_idle: Duration) -> bool {
+        self.since.elapsed() <= max_idle && self.conn.is_idle_and_open()
+    }
+}
+
 /// A connection ready to take one request.
 enum Conn {
     H1(h1::Connection),
@@ -228,11 +236,9 @@ impl UpstreamClient {
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
         let (parts, body) = req.into_parts();
         let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        let unavailable = |e: h1::Failed| UpstreamError::Unavailable(e.message);
         conn.write_request(&parts.method, target, &pool.host, &parts.headers, body)
-            .await
-            .map_err(unavailable)?;
-        let head = conn.read_head(&parts.method).await.map_err(unavailable)?;
+            .await?;
+        let head = conn.read_head(&parts.method).await?;
         let back = head.reusable.then(|| pool.clone());
         let body = UpstreamBody::h1(conn, head.framing, back, self.inner.response_timeout);
         Ok(head.response.map(|()| body))
@@ -313,7 +319,7 @@ impl UpstreamClient {
             };
         let _ = tcp.set_nodelay(true);
         if !pool.https {
-            return Ok(Conn::H1(h1::Connection::new(h1::Io::Plain(tcp))));
+            return Ok(Conn::H1(h1::Connection::new(h1::Io::Left(tcp))));
         }
         let name = rustls_pki_types::ServerName::try_from(host.to_owned())
             .map_err(|e| UpstreamError::Unavailable(format!("upstream host `{host}`: {e}")))?;
@@ -337,7 +343,7 @@ impl UpstreamClient {
             *lock(&pool.h2) = Some(tx.clone());
             return Ok(Conn::H2(tx));
         }
-        Ok(Conn::H1(h1::Connection::new(h1::Io::Tls(Box::new(tls)))))
+        Ok(Conn::H1(h1::Connection::new(h1::Io::Right(Box::new(tls)))))
     }
 
     /// Starts (once, on the runtime of the first request) the task that
@@ -383,16 +389,20 @@ impl HostPool {
         }
         let mut idle = lock(&self.idle);
         while let Some(mut c) = idle.pop() {
-            if c.since.elapsed() > max_idle || !c.conn.is_idle_and_open() {
-                continue;
+            if c.usable(max_idle) {
+                return Some(Conn::H1(c.conn));
             }
-            return Some(Conn::H1(c.conn));
         }
         None
     }
 
-    /// Takes back a connection whose last answer was read to its end.
+    /// Takes back a connection whose last answer was read to its end,
+    /// unless bytes past that end arrived with it (nobody asked for them:
+    /// the connection is out of step and is closed).
     fn give_back(&self, conn: h1::Connection) {
+        if !conn.buffered().is_empty() {
+            return;
+        }
         let mut idle = lock(&self.idle);
         if idle.len() < MAX_IDLE_PER_HOST {
             idle.push(Idle {
@@ -403,7 +413,7 @@ impl HostPool {
     }
 
     fn prune(&self, max_idle: Duration) {
-        lock(&self.idle).retain_mut(|c| c.since.elapsed() <= max_idle && c.conn.is_idle_and_open());
+        lock(&self.idle).retain_mut(|c| c.usable(max_idle));
         let mut h2 = lock(&self.h2);
         if h2.as_ref().is_some_and(|tx| tx.is_closed()) {
             *h2 = None;
