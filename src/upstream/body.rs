@@ -207,9 +207,7 @@ impl Reading {
             }
         }
     }
-}
 
-impl Reading {
     /// The next piece of the body (`None` at its end), reading from the
     /// connection as needed.
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, String>> {

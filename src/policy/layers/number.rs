@@ -98,14 +98,17 @@ impl NumberLayer {
             Ok(c) => c,
         };
         if !c.valid {
-            // Rendered only when read: most decisions never print theirs.
-            let region = c.region;
             out.push(Reason {
                 code: "number.invalid",
-                detail: crate::detail!(
-                    "the number is not valid in the numbering plan ({})",
-                    region.as_ref().map_or("no country", |r| r.as_str())
-                ),
+                // Rendered only when read, as every detail here: most
+                // decisions never print theirs.
+                detail: {
+                    let region = c.region;
+                    crate::detail!(
+                        "the number is not valid in the numbering plan ({})",
+                        region.as_ref().map_or("no country", |r| r.as_str())
+                    )
+                },
                 weight: 100,
                 class: RejectClass::InvalidNumber,
                 scope: Scope::Local,
