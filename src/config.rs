@@ -46,6 +46,7 @@ pub struct ServeConfig {
     pub shadow: bool,
     pub limits: Limits,
     pub audit: Audit,
+    pub state: State,
     /// Counters shared with the other replicas through Redis (`[shared]`,
     /// see `crate::shared::SharedConfig`); per process when absent.
     pub shared: Option<crate::shared::SharedConfig>,
@@ -94,6 +95,42 @@ impl Audit {
     /// How long a resolved held send is kept.
     pub fn resolved_holds(&self) -> std::time::Duration {
         std::time::Duration::from_secs(u64::from(self.resolved_holds_days) * 86_400)
+    }
+}
+
+/// How many keys the in-memory counters hold: the `[state]` section. Each
+/// family is a bounded table that drops its least recently written keys
+/// when full, so these set the memory ceiling (`tollgate_state_max_bytes`
+/// on `/metrics`, logged at start): with the defaults 851 MB, reached
+/// only when every family is full.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct State {
+    /// Numbers remembered for per-number velocity and trust: 80 bytes a
+    /// number at the ceiling, and 48 more for numbers that verified.
+    pub numbers: usize,
+    /// Keys of each aggregate family (ranges, carriers, countries,
+    /// accounts, client IPs, devices, sessions): 1.1 KB a key at the
+    /// ceiling across the send, distinct-number, conversion and sequence
+    /// tables.
+    pub aggregates: usize,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        let c = crate::policy::counters::Capacity::default();
+        State {
+            numbers: c.numbers,
+            aggregates: c.aggregates,
+        }
+    }
+}
+
+impl State {
+    pub fn capacity(
+        &self,
+    ) -> Result<crate::policy::counters::Capacity, crate::policy::counters::CapacityError> {
+        crate::policy::counters::Capacity::new(self.numbers, self.aggregates)
     }
 }
 
@@ -190,6 +227,7 @@ impl Default for ServeConfig {
             shadow: false,
             limits: Limits::default(),
             audit: Audit::default(),
+            state: State::default(),
             shared: None,
             warm: None,
         }
@@ -206,6 +244,22 @@ impl ServeConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn state_capacities_are_read_and_checked() {
+        let cfg: ServeConfig = toml::from_str("[state]\nnumbers = 1048576\naggregates = 131072\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let c = cfg.state.capacity().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((c.numbers, c.aggregates), (1 << 20, 1 << 17));
+        let small: ServeConfig =
+            toml::from_str("[state]\naggregates = 100\n").unwrap_or_else(|e| panic!("{e}"));
+        let err = small.state.capacity().err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("`[state] aggregates = 100`: a table holds 4096 to 67108864 keys")
+        );
+        assert!(toml::from_str::<ServeConfig>("[state]\nnumber = 5\n").is_err());
+    }
 
     #[test]
     fn the_deploy_example_config_parses() {

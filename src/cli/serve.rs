@@ -17,11 +17,13 @@ use crate::config::ServeConfig;
 use crate::hold::{Expiry, Failpoints, HoldQueue, Sealer};
 use crate::number::{Classification, Classifier, ParseError};
 use crate::pipeline::Pipeline;
+use crate::policy::counters::Counters;
 use crate::policy::{Engine, Policy};
 use crate::policy::{OnExpiry, SendFacts};
 use crate::route::{RouteTable, Source};
 use crate::server;
 use crate::shared::{Applier, Replication};
+use crate::state::KeyHasher;
 use crate::store::{AuditLog, HeldRow, Store};
 use crate::telemetry::DecisionLog;
 use crate::upstream::UpstreamClient;
@@ -280,8 +282,18 @@ pub async fn serve(
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating the data dir {}", cfg.data_dir.display()))?;
     let shared = cfg.shared.clone().map(Replication::new).transpose()?;
-    let engine =
-        Arc::new(Engine::new(policy, cfg.shadow).with_sink(shared.as_ref().map(Replication::sink)));
+    let counters = Counters::new(KeyHasher::random(), cfg.state.capacity()?);
+    let ceiling: usize = counters.sizes().iter().map(|(_, s)| s.max_bytes).sum();
+    tracing::info!(
+        numbers = cfg.state.numbers,
+        aggregates = cfg.state.aggregates,
+        ceiling_mb = ceiling / 1_000_000,
+        "counter tables bounded"
+    );
+    let engine = Arc::new(
+        Engine::with_counters(policy, cfg.shadow, counters)
+            .with_sink(shared.as_ref().map(Replication::sink)),
+    );
     let classifier = Arc::new(Classifier::embedded());
     if let Some(path) = &cfg.warm {
         warm(&engine, &classifier, path, cfg.shared.as_ref()).await?;
