@@ -283,11 +283,10 @@ pub async fn serve(
         .with_context(|| format!("creating the data dir {}", cfg.data_dir.display()))?;
     let shared = cfg.shared.clone().map(Replication::new).transpose()?;
     let counters = Counters::new(KeyHasher::random(), cfg.state.capacity()?);
-    let ceiling: usize = counters.sizes().iter().map(|(_, s)| s.max_bytes).sum();
     tracing::info!(
         numbers = cfg.state.numbers,
         aggregates = cfg.state.aggregates,
-        ceiling_mb = ceiling / 1_000_000,
+        ceiling_mb = counters.ceiling_bytes() / 1_000_000,
         "counter tables bounded"
     );
     let engine = Arc::new(

@@ -165,8 +165,9 @@ impl E164 {
     /// The digits without the leading `+`.
     pub fn digits(&self) -> &str {
         // SAFETY: `from_digit_bytes`, the only constructor (the fields are
-        // private; `from_digits` goes through it), stores ASCII digits. Validating on every call cost ~90
-        // instructions, a dozen times per decision.
+        // private; `from_digits` goes through it), stores ASCII digits.
+        // Validating on every call cost ~90 instructions, a dozen times per
+        // decision.
         unsafe { std::str::from_utf8_unchecked(&self.digits[..self.len as usize]) }
     }
 

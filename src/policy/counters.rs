@@ -270,6 +270,11 @@ impl Counters {
         ]
     }
 
+    /// Bytes of every table when full: the memory the counters can reach.
+    pub fn ceiling_bytes(&self) -> usize {
+        self.sizes().iter().map(|(_, s)| s.max_bytes).sum()
+    }
+
     pub fn new(hasher: KeyHasher, cap: Capacity) -> Counters {
         Counters {
             hasher,
@@ -492,7 +497,7 @@ mod tests {
     #[test]
     fn the_readme_states_the_tables_ceiling() {
         let c = Counters::new(KeyHasher::seeded(1), Capacity::default());
-        let ceiling: usize = c.sizes().iter().map(|(_, s)| s.max_bytes).sum();
+        let ceiling = c.ceiling_bytes();
         let readme = include_str!("../../README.md");
         let stated = format!(
             "counter\ntables' ceiling is {} MB",
