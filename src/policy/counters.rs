@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use crate::clock::Timestamp;
 use crate::number::{Classification, CodeDigits, LineType, Region};
-use crate::state::{Key, KeyHasher, Kind, Series, SeriesWindows, TableSize, Windows};
+use crate::state::{Count, Key, KeyHasher, Kind, Series, SeriesWindows, TableSize, Windows};
 use crate::state::{LONG_BUCKET_S, SHORT_BUCKET_S};
 
 use super::layers::baseline::Baselines;
@@ -20,19 +20,25 @@ use super::SendFacts;
 /// Every counter of the engine. Survives policy reloads.
 pub struct Counters {
     pub hasher: KeyHasher,
-    /// Sends per number: 6 × 10 min.
-    pub numbers: Windows<6>,
+    /// Sends per number: 6 × 10 min, each bucket counting to
+    /// [`NUMBER_BUCKET_MAX`] (velocity rules on a number stay below it):
+    /// this table and `trusted` grow with distinct numbers, and a narrow
+    /// count takes 24 bytes a slot instead of 40.
+    pub numbers: Windows<6, u16>,
     /// Sends per range, carrier, country and line type (messages that went
     /// out) and per account and client context (every attempt): 2 h in
     /// 5-minute buckets and 24 h in hourly ones.
     pub sends: SeriesWindows,
     /// Sends to a number not seen in the last hour, per range (24 × 5 min).
-    pub distinct: Windows<24>,
+    /// A range4 holds 10,000 numbers and each counts at most once in
+    /// `numbers`' hour, so a 5-minute bucket stays below `u16::MAX`
+    /// (unless a number is evicted and seen again, which saturates).
+    pub distinct: Windows<24, u16>,
     /// Conversions per range, carrier, country, line type, at the same
     /// two resolutions: slow campaigns show only in the long one.
     pub conversions: SeriesWindows,
-    /// Numbers that converted (trust).
-    pub trusted: Windows<2>,
+    /// Numbers that converted (trust): only "any" is read.
+    pub trusted: Windows<2, u16>,
     /// Each country's learned conversion rate (bounded by the number of
     /// countries).
     pub rates: Mutex<ConversionRates>,
@@ -44,6 +50,10 @@ pub struct Counters {
     /// [`super::economics`]).
     pub friction: Windows<24>,
 }
+
+/// The most sends one number's 10-minute bucket counts: a velocity rule
+/// on a number must allow fewer.
+pub const NUMBER_BUCKET_MAX: u32 = <u16 as Count>::MAX;
 
 /// Probe bookkeeping (see `[conversion] probe_every`): held sends per
 /// carrier, country or line type, the numbers sent as probes, and which

@@ -552,6 +552,19 @@ fn deficit_waits_for_history_and_recent_confirmation_ends_it() {
 }
 
 #[test]
+fn a_number_rule_must_allow_fewer_sends_than_a_bucket_counts() {
+    let rule = |max: u32| {
+        format!("[[velocity.rules]]\nkey = \"number\"\nwindow = \"1h\"\nmax = {max}\nweight = 10\n")
+    };
+    let path = std::path::Path::new("t.toml");
+    assert!(Policy::build(path, &rule(65_534)).is_ok());
+    let err = Policy::build(path, &rule(65_535))
+        .err()
+        .expect("65,535 is refused");
+    assert!(format!("{err:#}").contains("below 65535"), "{err:#}");
+}
+
+#[test]
 fn conversion_windows_and_graces_are_validated() {
     for bad in [
         "[conversion]\n[[conversion.rules]]\nkey = \"country\"\nwindow = \"2d\"\nmin_sends = 5\nbelow = 0.1\nweight = 1\n",

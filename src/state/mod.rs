@@ -16,7 +16,7 @@ mod table;
 mod windows;
 
 pub use key::{Key, KeyHasher, Kind};
-pub use ring::Ring;
+pub use ring::{Count, Ring};
 pub use series::{Series, SeriesWindows, LONG_BUCKET_S, SHORT_BUCKET_S};
 pub use table::{Entry, Table, TableSize};
 pub use windows::Windows;

@@ -1,19 +1,53 @@
 //! A ring of `N` time buckets: counts over a sliding window with
-//! bucket-width resolution, in `4 + 4N` bytes.
+//! bucket-width resolution, in `4 + N × size_of::<C>()` bytes.
+
+/// A bucket's count. `u32` by default; `u16` for a family whose counts a
+/// bucket cannot exceed for a reason (a range's distinct numbers), or
+/// where a count past 65,535 says no more than 65,535 does (a number's
+/// sends): that halves the ring, and these are the tables that grow with
+/// distinct numbers. Adds saturate, so a full bucket reads as its maximum,
+/// never as a small count.
+pub trait Count: Copy + Default + Eq + std::fmt::Debug {
+    /// The largest count a bucket holds.
+    const MAX: u32;
+    fn get(self) -> u32;
+    /// `self + n`, capped at [`Count::MAX`].
+    fn plus(self, n: u32) -> Self;
+}
+
+impl Count for u32 {
+    const MAX: u32 = u32::MAX;
+    fn get(self) -> u32 {
+        self
+    }
+    fn plus(self, n: u32) -> Self {
+        self.saturating_add(n)
+    }
+}
+
+impl Count for u16 {
+    const MAX: u32 = u16::MAX as u32;
+    fn get(self) -> u32 {
+        u32::from(self)
+    }
+    fn plus(self, n: u32) -> Self {
+        u16::try_from(u32::from(self).saturating_add(n)).unwrap_or(u16::MAX)
+    }
+}
 
 /// Counts per time bucket. `head` is the absolute index (time / width) of
 /// the newest bucket; older buckets are reused as time moves on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ring<const N: usize> {
+pub struct Ring<const N: usize, C: Count = u32> {
     head: u32,
-    counts: [u32; N],
+    counts: [C; N],
 }
 
-impl<const N: usize> Ring<N> {
-    pub fn new(bucket: u32) -> Ring<N> {
+impl<const N: usize, C: Count> Ring<N, C> {
+    pub fn new(bucket: u32) -> Ring<N, C> {
         Ring {
             head: bucket,
-            counts: [0; N],
+            counts: [C::default(); N],
         }
     }
 
@@ -31,10 +65,10 @@ impl<const N: usize> Ring<N> {
         }
         let gap = (bucket - self.head) as usize;
         if gap >= N {
-            self.counts = [0; N];
+            self.counts = [C::default(); N];
         } else {
             for i in 1..=gap {
-                self.counts[(self.head as usize + i) % N] = 0;
+                self.counts[(self.head as usize + i) % N] = C::default();
             }
         }
         self.head = bucket;
@@ -44,7 +78,7 @@ impl<const N: usize> Ring<N> {
         self.advance(bucket);
         if self.head - bucket < N as u32 {
             let slot = &mut self.counts[bucket as usize % N];
-            *slot = slot.saturating_add(n);
+            *slot = slot.plus(n);
         }
     }
 
@@ -85,8 +119,8 @@ impl<const N: usize> Ring<N> {
     }
 }
 
-fn sum_u64(counts: &[u32]) -> u64 {
-    counts.iter().map(|&c| u64::from(c)).sum()
+fn sum_u64<C: Count>(counts: &[C]) -> u64 {
+    counts.iter().map(|&c| u64::from(c.get())).sum()
 }
 
 #[cfg(test)]
@@ -112,14 +146,14 @@ mod tests {
     }
 
     /// The definition `sum_between` is checked against: bucket by bucket.
-    fn naive<const N: usize>(r: &Ring<N>, now: u32, back: u32, skip: u32) -> u32 {
+    fn naive<const N: usize, C: Count>(r: &Ring<N, C>, now: u32, back: u32, skip: u32) -> u32 {
         let mut total = 0u32;
         for age in skip..back.min(N as u32) {
             let Some(b) = now.checked_sub(age) else { break };
             if b > r.head || r.head - b >= N as u32 {
                 continue;
             }
-            total = total.saturating_add(r.counts[b as usize % N]);
+            total = total.saturating_add(r.counts[b as usize % N].get());
         }
         total
     }
@@ -150,6 +184,32 @@ mod tests {
         full.add(1, 5);
         assert_eq!(full.sum(2, 3), u32::MAX);
         assert_eq!(full.sum(0, 3), 0);
+    }
+
+    #[test]
+    fn narrow_counts_saturate_and_sum_wide() {
+        let mut r: Ring<3, u16> = Ring::new(0);
+        r.add(0, 70_000);
+        r.add(0, 1);
+        assert_eq!(r.sum(0, 1), 65_535);
+        r.add(1, 65_535);
+        r.add(2, 65_535);
+        assert_eq!(r.sum(2, 3), 3 * 65_535);
+        assert_eq!(size_of::<Ring<24, u16>>(), 4 + 48);
+        assert_eq!(size_of::<Ring<24>>(), 4 + 96);
+        // the sliced sum agrees with the definition for narrow counts too
+        let mut r: Ring<5, u16> = Ring::new(0);
+        for step in 0..300u32 {
+            r.add(step / 2, 1 + step % 7);
+            for back in 0..7 {
+                for skip in 0..3 {
+                    assert_eq!(
+                        r.sum_between(step / 2 + 1, back, skip),
+                        naive(&r, step / 2 + 1, back, skip)
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! One counter family of single rings: a [`Table`] of [`Ring`]s of `N`
 //! buckets of a given width.
 
+use super::ring::Count;
 use super::table::{Entry, Table};
 use super::{Key, Ring};
 use crate::clock::Timestamp;
 
-impl<const N: usize> Entry for Ring<N> {
+impl<const N: usize, C: Count> Entry for Ring<N, C> {
     fn new(tick: u32) -> Self {
         Ring::new(tick)
     }
@@ -17,18 +18,18 @@ impl<const N: usize> Entry for Ring<N> {
     }
 }
 
-/// One counter family: rings of `N` buckets of `width_s` seconds, at most
-/// `capacity` keys.
-pub struct Windows<const N: usize> {
+/// One counter family: rings of `N` buckets of `width_s` seconds, counts
+/// of type `C` (see [`Count`]), at most `capacity` keys.
+pub struct Windows<const N: usize, C: Count = u32> {
     /// `width_s` in milliseconds: the bucket of a time is one division
     /// (floor(floor(ms / 1000) / w) = floor(ms / (1000 w))), taken on
     /// every read and write.
     width_ms: i64,
-    table: Table<Ring<N>>,
+    table: Table<Ring<N, C>>,
 }
 
-impl<const N: usize> Windows<N> {
-    pub fn new(width_s: u32, capacity: usize) -> Windows<N> {
+impl<const N: usize, C: Count> Windows<N, C> {
+    pub fn new(width_s: u32, capacity: usize) -> Windows<N, C> {
         Windows {
             width_ms: i64::from(width_s.max(1)) * 1000,
             table: Table::new(capacity),

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 
 use crate::policy::config::Span;
-use crate::policy::counters::{Counters, Keys};
+use crate::policy::counters::{Counters, Keys, NUMBER_BUCKET_MAX};
 use crate::policy::{Reason, RejectClass, Scope, Subject};
 use crate::state::Kind;
 
@@ -27,6 +27,8 @@ pub struct Rule {
     /// Up to `1h` for `number`; up to `2h` (5-minute resolution) or `24h`
     /// (1-hour resolution) for the others.
     pub window: Span,
+    /// Sends allowed within `window`; for `number`, below 65,535 (a
+    /// number's 10-minute bucket counts no further).
     pub max: u32,
     pub weight: u32,
     #[serde(default)]
@@ -98,6 +100,11 @@ impl Config {
                 kind(&r.key).ok_or_else(|| format!("velocity.rules: unknown key `{}`", r.key))?;
             let w = r.window.seconds();
             let (family, width) = match kind {
+                Kind::Number if r.max >= NUMBER_BUCKET_MAX => {
+                    return Err(format!(
+                        "velocity.rules: a `number` max is below {NUMBER_BUCKET_MAX}"
+                    ))
+                }
                 Kind::Number if w <= 3600 => (Family::Number, 600),
                 Kind::Number => {
                     return Err("velocity.rules: a `number` window is at most 1h".into())
