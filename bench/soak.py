@@ -60,7 +60,7 @@ Reading RSS: tollgate's scoring counters are tables bounded by key count
 (src/policy/counters.rs Capacity: 2^21 numbers, 2^19 keys per aggregate
 family) that grow until full, so RSS rises with the distinct numbers, ranges,
 client IPs and devices seen until the tables are full (their ceiling is
-tollgate_state_max_bytes, 700 MB by default), and only then levels off.
+tollgate_state_max_bytes, 817 MB by default), and only then levels off.
 That growth is by design and bounded, so the check is on the rest. `--mix fresh=0,telnyx=0,fixed=73` is the control: the same
 load with no never-seen numbers.
 """

@@ -101,7 +101,7 @@ impl Audit {
 /// How many keys the in-memory counters hold: the `[state]` section. Each
 /// family is a bounded table that drops its least recently written keys
 /// when full, so these set the memory ceiling (`tollgate_state_max_bytes`
-/// on `/metrics`, logged at start): with the defaults 700 MB, reached
+/// on `/metrics`, logged at start): with the defaults 817 MB, reached
 /// only when every family is full.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -110,9 +110,9 @@ pub struct State {
     /// number at the ceiling, and 32 more for numbers that verified.
     pub numbers: usize,
     /// Keys of each aggregate family (ranges, carriers, countries,
-    /// accounts, client IPs, devices, sessions): 1.0 KB a key at the
-    /// ceiling across the send, distinct-number, conversion and sequence
-    /// tables.
+    /// accounts, client IPs, devices, sessions): 1.2 KB a key at the
+    /// ceiling across the two send tables and the distinct-number,
+    /// conversion and sequence tables.
     pub aggregates: usize,
 }
 

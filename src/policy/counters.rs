@@ -25,10 +25,17 @@ pub struct Counters {
     /// this table and `trusted` grow with distinct numbers, and a narrow
     /// count takes 24 bytes a slot instead of 40.
     pub numbers: Windows<6, u16>,
-    /// Sends per range, carrier, country and line type (messages that went
-    /// out) and per account and client context (every attempt): 2 h in
-    /// 5-minute buckets and 24 h in hourly ones.
-    pub sends: SeriesWindows,
+    /// Sends per carrier, country and line type (messages that went out)
+    /// and per account and client context (every attempt): 2 h in
+    /// 5-minute buckets and 24 h in hourly ones. Read through
+    /// [`Counters::sends_of`], which also finds the ranges'.
+    sends: SeriesWindows,
+    /// Sends per range3 and range4, as `sends` but 16-bit: a range holds
+    /// at most 10,000 numbers, so more than 65,535 messages to one in an
+    /// hour is a flood whatever the exact count, and ranges are the
+    /// aggregate keys a spray over many numbers multiplies (112 bytes a
+    /// slot instead of 208).
+    range_sends: SeriesWindows<u16>,
     /// Sends to a number not seen in the last hour, per range (24 × 5 min).
     /// A range4 holds 10,000 numbers and each counts at most once in
     /// `numbers`' hour, so a 5-minute bucket stays below `u16::MAX`
@@ -50,6 +57,59 @@ pub struct Counters {
     /// [`super::economics`]).
     pub friction: Windows<24>,
 }
+
+/// Where the sends of an aggregate key are counted ([`Counters::sends_of`]).
+pub enum SendsOf<'a> {
+    Ranges(&'a SeriesWindows<u16>),
+    Others(&'a SeriesWindows),
+}
+
+impl SendsOf<'_> {
+    pub fn short_sum(&self, key: Key, now: Timestamp, back: u32) -> u32 {
+        match self {
+            SendsOf::Ranges(t) => t.short_sum(key, now, back),
+            SendsOf::Others(t) => t.short_sum(key, now, back),
+        }
+    }
+
+    pub fn long_sum(&self, key: Key, now: Timestamp, back: u32) -> u32 {
+        match self {
+            SendsOf::Ranges(t) => t.long_sum(key, now, back),
+            SendsOf::Others(t) => t.long_sum(key, now, back),
+        }
+    }
+
+    /// A copy of the series of `key`, if there is one.
+    pub fn series(&self, key: Key) -> Option<Series> {
+        match self {
+            SendsOf::Ranges(t) => t.read(key, Series::widen),
+            SendsOf::Others(t) => t.read(key, |s| *s),
+        }
+    }
+
+    fn bump(&self, key: Key, now: Timestamp) {
+        match self {
+            SendsOf::Ranges(t) => t.bump(key, now, 1),
+            SendsOf::Others(t) => t.bump(key, now, 1),
+        }
+    }
+
+    fn prefetch(&self, key: Key) {
+        match self {
+            SendsOf::Ranges(t) => t.prefetch(key),
+            SendsOf::Others(t) => t.prefetch(key),
+        }
+    }
+}
+
+/// The kinds of [`Keys::number_aggregates`], in its order.
+const NUMBER_AGGREGATE_KINDS: [Kind; 5] = [
+    Kind::Range3,
+    Kind::Range4,
+    Kind::Carrier,
+    Kind::Country,
+    Kind::LineType,
+];
 
 /// The most sends one number's 10-minute bucket counts: a velocity rule
 /// on a number must allow fewer.
@@ -156,13 +216,12 @@ impl Keys {
         ]
     }
 
-    /// Every key a send is counted under but its number's: the number's
-    /// aggregates and the client context.
-    pub fn send_aggregates(&self) -> impl Iterator<Item = Key> {
-        self.number_aggregates()
+    /// [`Keys::number_aggregates`] with their kinds.
+    pub fn number_aggregates_by_kind(&self) -> impl Iterator<Item = (Kind, Key)> {
+        NUMBER_AGGREGATE_KINDS
             .into_iter()
-            .flatten()
-            .chain(self.client_context())
+            .zip(self.number_aggregates())
+            .filter_map(|(kind, k)| Some((kind, k?)))
     }
 
     /// The client context a send came with (every attempt counts here).
@@ -265,10 +324,11 @@ fn carrier_key(h: &KeyHasher, code: u16, name: &str) -> Key {
 impl Counters {
     /// Every table's entries and bytes, by name (`/metrics`): the state
     /// that grows with distinct numbers, ranges and clients, each bounded.
-    pub fn sizes(&self) -> [(&'static str, TableSize); 10] {
+    pub fn sizes(&self) -> [(&'static str, TableSize); 11] {
         [
             ("numbers", self.numbers.size()),
             ("sends", self.sends.size()),
+            ("range_sends", self.range_sends.size()),
             ("distinct", self.distinct.size()),
             ("conversions", self.conversions.size()),
             ("trusted", self.trusted.size()),
@@ -290,6 +350,7 @@ impl Counters {
             hasher,
             numbers: Windows::new(600, cap.numbers),
             sends: SeriesWindows::new(cap.aggregates),
+            range_sends: SeriesWindows::new(cap.aggregates),
             distinct: Windows::new(SHORT_BUCKET_S, cap.aggregates),
             conversions: SeriesWindows::new(cap.aggregates),
             // Two 45-day buckets: "converted in the last 45 to 90 days".
@@ -299,6 +360,14 @@ impl Counters {
             rates: Mutex::new(ConversionRates::default()),
             probes: Probes::new(),
             friction: Windows::new(3600, PROBED_KEYS),
+        }
+    }
+
+    /// The table counting the sends of keys of `kind`.
+    pub fn sends_of(&self, kind: Kind) -> SendsOf<'_> {
+        match kind {
+            Kind::Range3 | Kind::Range4 => SendsOf::Ranges(&self.range_sends),
+            _ => SendsOf::Others(&self.sends),
         }
     }
 
@@ -335,7 +404,10 @@ impl Counters {
             self.numbers.prefetch(k);
             self.trusted.prefetch(k);
         }
-        for k in keys.send_aggregates().chain(keys.fresh_country) {
+        for (kind, k) in keys.number_aggregates_by_kind() {
+            self.sends_of(kind).prefetch(k);
+        }
+        for k in keys.client_context().chain(keys.fresh_country) {
             self.sends.prefetch(k);
         }
         for k in [keys.range3, keys.range4].into_iter().flatten() {
@@ -427,8 +499,8 @@ impl Counters {
             && number.is_some_and(|c| {
                 c.valid && matches!(c.line_type, LineType::Mobile | LineType::FixedLineOrMobile)
             });
-        for k in keys.number_aggregates().into_iter().flatten() {
-            self.sends.bump(k, now, 1);
+        for (kind, k) in keys.number_aggregates_by_kind() {
+            self.sends_of(kind).bump(k, now);
         }
         if let (true, Some(k)) = (fresh, keys.fresh_country) {
             self.sends.bump(k, now, 1);
@@ -518,6 +590,34 @@ mod tests {
             .sizes()
             .iter()
             .all(|(_, s)| s.entries == 0 && s.bytes < s.max_bytes));
+    }
+
+    #[test]
+    fn range_sends_are_counted_and_read_in_their_own_table() {
+        let c = Counters::new(KeyHasher::seeded(5), Capacity::default());
+        let keys = Keys {
+            range3: Some(Key(11)),
+            range4: Some(Key(12)),
+            carrier: Some(Key(13)),
+            country: Some(Key(14)),
+            line_type: Some(Key(15)),
+            ..Keys::default()
+        };
+        let now = Timestamp(1_790_000_000_000);
+        for _ in 0..3 {
+            c.record_send(&keys, None, false, now, Delivery::Sent);
+        }
+        let tick = SeriesWindows::tick(now);
+        let kinds: Vec<Kind> = keys.number_aggregates_by_kind().map(|(k, _)| k).collect();
+        assert_eq!(kinds, NUMBER_AGGREGATE_KINDS);
+        for (kind, k) in keys.number_aggregates_by_kind() {
+            let sends = c.sends_of(kind);
+            assert_eq!(sends.short_sum(k, now, 1), 3, "{kind:?}");
+            assert_eq!(sends.long_sum(k, now, 1), 3, "{kind:?}");
+            assert_eq!(sends.series(k).map(|s| s.short(tick, 1, 0)), Some(3));
+        }
+        assert_eq!(c.range_sends.size().entries, 2);
+        assert_eq!(c.sends.size().entries, 3);
     }
 
     #[test]

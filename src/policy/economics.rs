@@ -24,6 +24,7 @@ use super::prices::Prices;
 use super::{Decision, Reason, RejectClass, Scope, Subject, Trade};
 use crate::clock::Timestamp;
 use crate::source::SourceError;
+use crate::state::Kind;
 
 /// `[economics]` section.
 #[derive(Debug, Deserialize)]
@@ -202,7 +203,11 @@ impl Economics {
             return;
         }
         let spent = f64::from(counters.friction.sum(country, now, BUDGET_HOURS)) / MILLI;
-        let went_out = f64::from(counters.sends.long_sum(country, now, BUDGET_HOURS));
+        let went_out = f64::from(counters.sends_of(Kind::Country).long_sum(
+            country,
+            now,
+            BUDGET_HOURS,
+        ));
         let base = (went_out + spent).max(self.budget_min);
         // An uncertain stop is charged as the real user it may be: the
         // budget must hold even where the estimate of `p` is wrong (a

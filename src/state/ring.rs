@@ -119,6 +119,16 @@ impl<const N: usize, C: Count> Ring<N, C> {
     }
 }
 
+impl<const N: usize> Ring<N, u16> {
+    /// The same counts in a `u32` ring.
+    pub fn widen(&self) -> Ring<N> {
+        Ring {
+            head: self.head,
+            counts: self.counts.map(u32::from),
+        }
+    }
+}
+
 fn sum_u64<C: Count>(counts: &[C]) -> u64 {
     counts.iter().map(|&c| u64::from(c.get())).sum()
 }

@@ -5,6 +5,7 @@
 //! reads both, so they sit side by side: one probe and adjacent cache
 //! lines instead of two maps (the backtest is bound by these misses).
 
+use super::ring::Count;
 use super::table::{Entry, Table};
 use super::windows::bucket;
 use super::{Key, Ring};
@@ -22,12 +23,22 @@ const BUCKETS: usize = 24;
 /// 24 × 5 min and 24 × 1 h. Ticks are short buckets; the long bucket of a
 /// tick is `tick / 12`, so both heads always describe the same time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Series {
-    short: Ring<BUCKETS>,
-    long: Ring<BUCKETS>,
+pub struct Series<C: Count = u32> {
+    short: Ring<BUCKETS, C>,
+    long: Ring<BUCKETS, C>,
 }
 
-impl Series {
+impl Series<u16> {
+    /// The same counts in a `u32` series.
+    pub fn widen(&self) -> Series {
+        Series {
+            short: self.short.widen(),
+            long: self.long.widen(),
+        }
+    }
+}
+
+impl<C: Count> Series<C> {
     fn add(&mut self, tick: u32, n: u32) {
         self.short.add(tick, n);
         self.long.add(tick / PER_LONG, n);
@@ -44,7 +55,7 @@ impl Series {
     }
 }
 
-impl Entry for Series {
+impl<C: Count> Entry for Series<C> {
     fn new(tick: u32) -> Self {
         Series {
             short: Ring::new(tick),
@@ -59,21 +70,24 @@ impl Entry for Series {
     }
 }
 
-/// A family of [`Series`], at most `capacity` keys.
-pub struct SeriesWindows {
-    table: Table<Series>,
+/// A family of [`Series`] with counts of type `C`, at most `capacity`
+/// keys.
+pub struct SeriesWindows<C: Count = u32> {
+    table: Table<Series<C>>,
 }
 
 impl SeriesWindows {
-    pub fn new(capacity: usize) -> SeriesWindows {
-        SeriesWindows {
-            table: Table::new(capacity),
-        }
-    }
-
     /// The tick (short bucket) of `now`.
     pub fn tick(now: Timestamp) -> u32 {
         bucket(now, i64::from(SHORT_BUCKET_S) * 1000)
+    }
+}
+
+impl<C: Count> SeriesWindows<C> {
+    pub fn new(capacity: usize) -> SeriesWindows<C> {
+        SeriesWindows {
+            table: Table::new(capacity),
+        }
     }
 
     /// Starts loading the entry of `key` (see [`Table::prefetch`]).
@@ -87,18 +101,18 @@ impl SeriesWindows {
 
     /// Adds `n` at `now` in both resolutions.
     pub fn bump(&self, key: Key, now: Timestamp, n: u32) {
-        let tick = Self::tick(now);
+        let tick = SeriesWindows::tick(now);
         self.table.update(key, tick, |s| s.add(tick, n));
     }
 
     /// Runs `f` on the series of `key`, if there is one.
-    pub fn read<R>(&self, key: Key, f: impl FnOnce(&Series) -> R) -> Option<R> {
+    pub fn read<R>(&self, key: Key, f: impl FnOnce(&Series<C>) -> R) -> Option<R> {
         self.table.read(key, f)
     }
 
     /// The last `back` short buckets (current included).
     pub fn short_sum(&self, key: Key, now: Timestamp, back: u32) -> u32 {
-        let tick = Self::tick(now);
+        let tick = SeriesWindows::tick(now);
         self.table
             .read(key, |s| s.short(tick, back, 0))
             .unwrap_or(0)
@@ -106,7 +120,7 @@ impl SeriesWindows {
 
     /// The last `back` hourly buckets (current included).
     pub fn long_sum(&self, key: Key, now: Timestamp, back: u32) -> u32 {
-        let tick = Self::tick(now);
+        let tick = SeriesWindows::tick(now);
         self.table.read(key, |s| s.long(tick, back, 0)).unwrap_or(0)
     }
 }
@@ -118,7 +132,7 @@ mod tests {
 
     #[test]
     fn both_resolutions_count_the_same_sends() {
-        let w = SeriesWindows::new(1000);
+        let w: SeriesWindows = SeriesWindows::new(1000);
         let k = KeyHasher::seeded(3).key(Kind::Country, "NG");
         let t0 = Timestamp(1_790_000_000_000);
         for i in 0..30 {
@@ -138,6 +152,8 @@ mod tests {
         let t0 = Timestamp(1_790_000_000_000);
         let tick = SeriesWindows::tick(t0);
         let s = <Series as Entry>::new(tick);
+        let narrow = <Series<u16> as Entry>::new(tick);
+        assert_eq!(narrow.widen(), s);
         assert!(!s.expired(tick + 23 * PER_LONG));
         assert!(s.expired(tick + 25 * PER_LONG));
     }

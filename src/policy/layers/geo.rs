@@ -10,6 +10,7 @@ use serde::Deserialize;
 use crate::number::Region;
 use crate::policy::counters::{Counters, Keys};
 use crate::policy::{Reason, RejectClass, Scope, Subject};
+use crate::state::Kind;
 
 /// `[geo]` section.
 #[derive(Debug, Default, Deserialize)]
@@ -119,8 +120,9 @@ impl GeoLayer {
             }
         }
         if let (Some(cap), Some(k)) = (self.caps.get(&region), keys.country) {
-            let hour = counters.sends.short_sum(k, s.now, 12) + 1;
-            let day = counters.sends.long_sum(k, s.now, 24) + 1;
+            let sends = counters.sends_of(Kind::Country);
+            let hour = sends.short_sum(k, s.now, 12) + 1;
+            let day = sends.long_sum(k, s.now, 24) + 1;
             let over_hour = cap.per_hour > 0 && hour > cap.per_hour;
             let over_day = cap.per_day > 0 && day > cap.per_day;
             if over_hour || over_day {

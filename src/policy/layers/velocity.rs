@@ -152,8 +152,8 @@ impl VelocityLayer {
             let Some(k) = keys.get(r.kind) else { continue };
             let seen = match r.family {
                 Family::Number => counters.numbers.sum(k, s.now, r.buckets),
-                Family::Short => counters.sends.short_sum(k, s.now, r.buckets),
-                Family::Long => counters.sends.long_sum(k, s.now, r.buckets),
+                Family::Short => counters.sends_of(r.kind).short_sum(k, s.now, r.buckets),
+                Family::Long => counters.sends_of(r.kind).long_sum(k, s.now, r.buckets),
             };
             let n = seen + 1;
             if n > r.max {

@@ -8,6 +8,7 @@ use super::ConversionLayer;
 use crate::policy::counters::{Counters, Keys};
 use crate::policy::layers::velocity::human;
 use crate::policy::{Detail, Reason, RejectClass, Scope, Subject};
+use crate::state::Kind;
 
 impl ConversionLayer {
     /// Hour-by-hour evidence that the country converts less than it
@@ -30,10 +31,10 @@ impl ConversionLayer {
             if best.as_ref().is_some_and(|(w, _, _)| *w >= d.weight) || (d.fresh && !fresh_number) {
                 continue;
             }
-            let k = if d.fresh {
-                keys.fresh_country
+            let (kind, k) = if d.fresh {
+                (Kind::FreshCountry, keys.fresh_country)
             } else {
-                keys.country
+                (Kind::Country, keys.country)
             };
             let Some(k) = k else { continue };
             let found = counters
@@ -55,7 +56,7 @@ impl ConversionLayer {
             // stretch measures the shortfall itself.
             let mut pumping = 1.0 - d.cusum.ratio;
             if let Some((recent, grace, ratio)) = d.recent {
-                let Some((rc, rn)) = read.still_under(k, recent, grace, ratio * p0) else {
+                let Some((rc, rn)) = read.still_under(kind, k, recent, grace, ratio * p0) else {
                     continue;
                 };
                 if rn > 0 {
@@ -115,13 +116,18 @@ impl ConversionLayer {
             if best.as_ref().is_some_and(|(w, _, _)| *w >= d.weight) {
                 continue;
             }
-            let (k, learned, what) = if d.fresh {
+            let (kind, k, learned, what) = if d.fresh {
                 if !fresh_number {
                     continue;
                 }
-                (keys.fresh_country, learned_new, "new numbers of ")
+                (
+                    Kind::FreshCountry,
+                    keys.fresh_country,
+                    learned_new,
+                    "new numbers of ",
+                )
             } else {
-                (keys.country, learned_all, "")
+                (Kind::Country, keys.country, learned_all, "")
             };
             let (Some(k), Some((p0, mass))) = (k, learned) else {
                 continue;
@@ -129,11 +135,11 @@ impl ConversionLayer {
             if mass < self.learned_min || p0 <= 0.0 || p0 >= 1.0 {
                 continue;
             }
-            let n = read.matured_sends(k, d.window, d.grace);
+            let n = read.matured_sends(kind, k, d.window, d.grace);
             if n < d.min {
                 continue;
             }
-            let c = read.conversions_within(k, d.window);
+            let c = read.conversions_within(kind, k, d.window);
             let (n, c) = (f64::from(n), f64::from(c));
             let rate = c / n;
             if rate >= d.ratio * p0 {
@@ -144,7 +150,10 @@ impl ConversionLayer {
                 continue;
             }
             if let Some((recent, ratio)) = d.recent {
-                if read.still_under(k, recent, d.grace, ratio * p0).is_none() {
+                if read
+                    .still_under(kind, k, recent, d.grace, ratio * p0)
+                    .is_none()
+                {
                     continue;
                 }
             }

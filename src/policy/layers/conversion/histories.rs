@@ -2,7 +2,7 @@
 
 use crate::clock::Timestamp;
 use crate::policy::counters::{self, Counters};
-use crate::state::{Key, Series, SeriesWindows};
+use crate::state::{Key, Kind, Series, SeriesWindows};
 
 /// The counts one evaluation has read, by key: rules, deficits and drifts
 /// ask many windows of the same few keys (the country's most of all), and
@@ -29,7 +29,7 @@ impl<'a> Histories<'a> {
         }
     }
 
-    fn of(&mut self, k: Key) -> &mut Read {
+    fn of(&mut self, kind: Kind, k: Key) -> &mut Read {
         let at = self
             .read
             .iter()
@@ -46,22 +46,22 @@ impl<'a> Histories<'a> {
             conversions: None,
         });
         if unread {
-            // Copied once, straight into the slot: a series is 200 bytes.
-            self.counters.sends.read(k, |s| read.sends = Some(*s));
+            // Copied once: a series is 200 bytes.
+            read.sends = self.counters.sends_of(kind).series(k);
         }
         read
     }
 
-    /// Sends to `k` in the window, less those still in grace.
-    pub fn matured_sends(&mut self, k: Key, window_s: u32, grace_s: u32) -> u32 {
+    /// Sends to `k` (of `kind`) in the window, less those still in grace.
+    pub fn matured_sends(&mut self, kind: Kind, k: Key, window_s: u32, grace_s: u32) -> u32 {
         let tick = self.tick;
-        counters::matured_sends(self.of(k).sends.as_ref(), tick, window_s, grace_s)
+        counters::matured_sends(self.of(kind, k).sends.as_ref(), tick, window_s, grace_s)
     }
 
-    /// Conversions of `k` in the window.
-    pub fn conversions_within(&mut self, k: Key, window_s: u32) -> u32 {
+    /// Conversions of `k` (of `kind`) in the window.
+    pub fn conversions_within(&mut self, kind: Kind, k: Key, window_s: u32) -> u32 {
         let (tick, counters) = (self.tick, self.counters);
-        let read = self.of(k);
+        let read = self.of(kind, k);
         if read.conversions.is_none() {
             let c = read.conversions.insert(None);
             counters.conversions.read(k, |s| *c = Some(*s));
@@ -78,13 +78,14 @@ impl<'a> Histories<'a> {
     /// probes are what bring the news that lets a held country go.
     pub fn still_under(
         &mut self,
+        kind: Kind,
         k: Key,
         window_s: u32,
         grace_s: u32,
         rate: f64,
     ) -> Option<(u32, u32)> {
-        let sends = self.matured_sends(k, window_s, grace_s);
-        let conversions = self.conversions_within(k, window_s);
+        let sends = self.matured_sends(kind, k, window_s, grace_s);
+        let conversions = self.conversions_within(kind, k, window_s);
         (sends == 0 || f64::from(conversions) < rate * f64::from(sends))
             .then_some((conversions, sends))
     }

@@ -69,11 +69,11 @@ impl ConversionLayer {
         let mut learned: Option<Option<(f64, f64)>> = None;
         for r in &self.rules {
             let Some(k) = keys.get(r.kind) else { continue };
-            let sends = read.matured_sends(k, r.window, r.grace);
+            let sends = read.matured_sends(r.kind, k, r.window, r.grace);
             if sends < r.min {
                 continue;
             }
-            let conversions = read.conversions_within(k, r.window);
+            let conversions = read.conversions_within(r.kind, k, r.window);
             let rate = f64::from(conversions) / f64::from(sends);
             if rate < r.below {
                 let learned = *learned.get_or_insert_with(|| {
