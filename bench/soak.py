@@ -57,7 +57,7 @@ Fails (exit 1) when
 Exit 2: the run could not start (no binary, tollgate did not come up).
 
 Reading RSS: tollgate's scoring counters are tables bounded by key count
-(src/policy/counters.rs Capacity: 2^21 numbers, 2^19 keys per aggregate
+(src/policy/counters/capacity.rs: 2^21 numbers, 2^19 keys per aggregate
 family) that grow until full, so RSS rises with the distinct numbers, ranges,
 client IPs and devices seen until the tables are full (their ceiling is
 tollgate_state_max_bytes, 817 MB by default), and only then levels off.

@@ -8,14 +8,26 @@
 use std::sync::Mutex;
 
 use crate::clock::Timestamp;
-use crate::number::{Classification, CodeDigits, LineType, Region};
-use crate::state::{Count, Key, KeyHasher, Kind, Series, SeriesWindows, TableSize, Windows};
+use crate::number::{Classification, LineType};
+use crate::state::{Count, KeyHasher, Kind, Series, SeriesWindows, TableSize, Windows};
 use crate::state::{LONG_BUCKET_S, SHORT_BUCKET_S};
 
 use super::layers::baseline::Baselines;
 use super::layers::conversion::ConversionRates;
 use super::layers::pattern::Sequences;
 use super::SendFacts;
+
+mod capacity;
+mod keys;
+mod probes;
+mod sends;
+
+pub use capacity::{Capacity, CapacityError};
+use keys::carrier_key;
+pub use keys::Keys;
+pub use probes::Probes;
+use probes::PROBED_KEYS;
+pub use sends::SendsOf;
 
 /// Every counter of the engine. Survives policy reloads.
 pub struct Counters {
@@ -58,116 +70,9 @@ pub struct Counters {
     pub friction: Windows<24>,
 }
 
-/// Where the sends of an aggregate key are counted ([`Counters::sends_of`]).
-pub enum SendsOf<'a> {
-    Ranges(&'a SeriesWindows<u16>),
-    Others(&'a SeriesWindows),
-}
-
-impl SendsOf<'_> {
-    pub fn short_sum(&self, key: Key, now: Timestamp, back: u32) -> u32 {
-        match self {
-            SendsOf::Ranges(t) => t.short_sum(key, now, back),
-            SendsOf::Others(t) => t.short_sum(key, now, back),
-        }
-    }
-
-    pub fn long_sum(&self, key: Key, now: Timestamp, back: u32) -> u32 {
-        match self {
-            SendsOf::Ranges(t) => t.long_sum(key, now, back),
-            SendsOf::Others(t) => t.long_sum(key, now, back),
-        }
-    }
-
-    /// A copy of the series of `key`, if there is one.
-    pub fn series(&self, key: Key) -> Option<Series> {
-        match self {
-            SendsOf::Ranges(t) => t.read(key, Series::widen),
-            SendsOf::Others(t) => t.read(key, |s| *s),
-        }
-    }
-
-    fn bump(&self, key: Key, now: Timestamp) {
-        match self {
-            SendsOf::Ranges(t) => t.bump(key, now, 1),
-            SendsOf::Others(t) => t.bump(key, now, 1),
-        }
-    }
-
-    fn prefetch(&self, key: Key) {
-        match self {
-            SendsOf::Ranges(t) => t.prefetch(key),
-            SendsOf::Others(t) => t.prefetch(key),
-        }
-    }
-}
-
-/// The kinds of [`Keys::number_aggregates`], in its order.
-const NUMBER_AGGREGATE_KINDS: [Kind; 5] = [
-    Kind::Range3,
-    Kind::Range4,
-    Kind::Carrier,
-    Kind::Country,
-    Kind::LineType,
-];
-
 /// The most sends one number's 10-minute bucket counts: a velocity rule
 /// on a number must allow fewer.
 pub const NUMBER_BUCKET_MAX: u32 = <u16 as Count>::MAX;
-
-/// Probe bookkeeping (see `[conversion] probe_every`): held sends per
-/// carrier, country or line type, the numbers sent as probes, and which
-/// destinations' probes converted, all over 24 hours.
-pub struct Probes {
-    /// Sends held for not converting, per destination (24 × 1 h).
-    held: Windows<24>,
-    /// Numbers sent as probes in the last hour or two, so that their
-    /// conversion is credited to the probed destinations.
-    sent: Windows<2>,
-    /// Conversions of probes per destination (24 × 1 h).
-    answered: Windows<24>,
-}
-
-impl Probes {
-    fn new() -> Probes {
-        Probes {
-            held: Windows::new(3600, PROBED_KEYS),
-            sent: Windows::new(3600, PROBED_NUMBERS),
-            answered: Windows::new(3600, PROBED_KEYS),
-        }
-    }
-
-    /// Counts one more send held for not converting under `destination`;
-    /// returns how many there were in the last 24 hours, this one included.
-    pub fn hold(&self, destination: Key, now: Timestamp) -> u64 {
-        u64::from(self.held.add(destination, now, 1, 24)) + 1
-    }
-
-    /// Whether a probe to `destination` converted in the last 24 hours.
-    pub fn answered(&self, destination: Key, now: Timestamp) -> bool {
-        self.answered.sum(destination, now, 24) > 0
-    }
-
-    /// Remembers that `number` went out as a probe.
-    pub fn sent(&self, number: Key, now: Timestamp) {
-        self.sent.bump(number, now, 1);
-    }
-
-    /// A conversion: if its number went out as a probe, each of its
-    /// destinations has had its answer.
-    fn converted(&self, keys: &Keys, now: Timestamp) {
-        let Some(number) = keys.number else { return };
-        if self.sent.sum(number, now, 2) == 0 {
-            return;
-        }
-        for d in [keys.carrier, keys.country, keys.line_type]
-            .into_iter()
-            .flatten()
-        {
-            self.answered.bump(d, now, 1);
-        }
-    }
-}
 
 /// What of a send is counted. Every attempt counts for velocity (a refused
 /// attempt is evidence too); only a message that went out counts towards
@@ -182,143 +87,6 @@ pub enum Delivery {
     /// A held send released later: the delivery of an attempt already
     /// counted.
     Released,
-}
-
-/// The keys of one send, hashed once.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Keys {
-    pub number: Option<Key>,
-    pub range3: Option<Key>,
-    pub range4: Option<Key>,
-    pub carrier: Option<Key>,
-    pub country: Option<Key>,
-    pub line_type: Option<Key>,
-    /// The country's slice of sends to numbers not (yet) trusted.
-    pub fresh_country: Option<Key>,
-    pub account: Option<Key>,
-    pub client_ip: Option<Key>,
-    pub device: Option<Key>,
-    pub session: Option<Key>,
-    pub region: Option<Region>,
-}
-
-impl Keys {
-    /// The aggregates of the number that sends and conversions are both
-    /// counted under: conversion rates divide one by the other, so both
-    /// sides must use exactly this set.
-    pub fn number_aggregates(&self) -> [Option<Key>; 5] {
-        [
-            self.range3,
-            self.range4,
-            self.carrier,
-            self.country,
-            self.line_type,
-        ]
-    }
-
-    /// [`Keys::number_aggregates`] with their kinds.
-    pub fn number_aggregates_by_kind(&self) -> impl Iterator<Item = (Kind, Key)> {
-        NUMBER_AGGREGATE_KINDS
-            .into_iter()
-            .zip(self.number_aggregates())
-            .filter_map(|(kind, k)| Some((kind, k?)))
-    }
-
-    /// The client context a send came with (every attempt counts here).
-    pub fn client_context(&self) -> impl Iterator<Item = Key> {
-        [self.account, self.client_ip, self.device, self.session]
-            .into_iter()
-            .flatten()
-    }
-
-    pub fn get(&self, kind: Kind) -> Option<Key> {
-        match kind {
-            Kind::Number => self.number,
-            Kind::Range3 => self.range3,
-            Kind::Range4 => self.range4,
-            Kind::Carrier => self.carrier,
-            Kind::Country => self.country,
-            Kind::LineType => self.line_type,
-            Kind::FreshCountry => self.fresh_country,
-            Kind::Account => self.account,
-            Kind::ClientIp => self.client_ip,
-            Kind::Device => self.device,
-            Kind::Session => self.session,
-            Kind::Global => None,
-        }
-    }
-}
-
-/// Carriers, countries and line types with held sends counted for probes.
-const PROBED_KEYS: usize = 1 << 12;
-
-/// Numbers remembered as probes (a probe is at most one held send in
-/// `probe_every`).
-const PROBED_NUMBERS: usize = 1 << 14;
-
-/// Sizes of the families (keys), bounded by construction.
-#[derive(Debug, Clone, Copy)]
-pub struct Capacity {
-    pub numbers: usize,
-    pub aggregates: usize,
-}
-
-impl Default for Capacity {
-    fn default() -> Self {
-        Capacity {
-            numbers: 1 << 21,
-            aggregates: 1 << 19,
-        }
-    }
-}
-
-/// A capacity out of the range a table can be built with.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "`[state] {field} = {value}`: a table holds {} to {} keys",
-    Capacity::MIN,
-    Capacity::MAX
-)]
-pub struct CapacityError {
-    pub field: &'static str,
-    pub value: usize,
-}
-
-impl Capacity {
-    /// Fewest keys of a family: 64 keys a shard. Below that a family would
-    /// forget a busy hour's ranges within minutes.
-    pub const MIN: usize = 1 << 12;
-    /// Most keys of a family: 2^26 numbers are about 5 GB of tables.
-    pub const MAX: usize = 1 << 26;
-
-    /// Checked capacities (`[state]` in the serve config).
-    pub fn new(numbers: usize, aggregates: usize) -> Result<Capacity, CapacityError> {
-        for (field, value) in [("numbers", numbers), ("aggregates", aggregates)] {
-            if !(Self::MIN..=Self::MAX).contains(&value) {
-                return Err(CapacityError { field, value });
-            }
-        }
-        Ok(Capacity {
-            numbers,
-            aggregates,
-        })
-    }
-}
-
-/// The key of carrier `name` in country code `code`: the key of the text
-/// `{code}:{name}`, assembled on the stack (this runs for every send).
-fn carrier_key(h: &KeyHasher, code: u16, name: &str) -> Key {
-    let mut buf = [0u8; 96];
-    let digits = CodeDigits::new(code);
-    let text = digits.as_bytes();
-    let len = text.len() + 1 + name.len();
-    let Some(out) = buf.get_mut(..len) else {
-        return h.key(Kind::Carrier, &format!("{code}:{name}"));
-    };
-    out[..text.len()].copy_from_slice(text);
-    out[text.len()] = b':';
-    out[text.len() + 1..].copy_from_slice(name.as_bytes());
-    h.key_bytes(Kind::Carrier, out)
 }
 
 impl Counters {
@@ -571,7 +339,9 @@ pub fn within(series: Option<&Series>, tick: u32, window_s: u32) -> u32 {
 
 #[cfg(test)]
 mod tests {
+    use super::keys::NUMBER_AGGREGATE_KINDS;
     use super::*;
+    use crate::state::Key;
 
     /// The README (and the Kubernetes memory limit sized from it) states
     /// the ceiling of the default tables: a change of capacity or of an
@@ -580,7 +350,7 @@ mod tests {
     fn the_readme_states_the_tables_ceiling() {
         let c = Counters::new(KeyHasher::seeded(1), Capacity::default());
         let ceiling = c.ceiling_bytes();
-        let readme = include_str!("../../README.md");
+        let readme = include_str!("../../../README.md");
         let stated = format!(
             "counter\ntables' ceiling is {} MB",
             (ceiling + 500_000) / 1_000_000
@@ -618,22 +388,5 @@ mod tests {
         }
         assert_eq!(c.range_sends.size().entries, 2);
         assert_eq!(c.sends.size().entries, 3);
-    }
-
-    #[test]
-    fn carrier_keys_are_the_keys_of_code_colon_name() {
-        let h = KeyHasher::seeded(4);
-        let long = "x".repeat(200);
-        for (code, name) in [
-            (234, "MTN Nigeria"),
-            (1, "AT&T"),
-            (65535, ""),
-            (44, long.as_str()),
-        ] {
-            assert_eq!(
-                carrier_key(&h, code, name),
-                h.key(Kind::Carrier, &format!("{code}:{name}"))
-            );
-        }
     }
 }
