@@ -203,11 +203,8 @@ impl Economics {
             return;
         }
         let spent = f64::from(counters.friction.sum(country, now, BUDGET_HOURS)) / MILLI;
-        let went_out = f64::from(counters.sends_of(Kind::Country).long_sum(
-            country,
-            now,
-            BUDGET_HOURS,
-        ));
+        let sends = counters.sends_of(Kind::Country);
+        let went_out = f64::from(sends.long_sum(country, now, BUDGET_HOURS));
         let base = (went_out + spent).max(self.budget_min);
         // An uncertain stop is charged as the real user it may be: the
         // budget must hold even where the estimate of `p` is wrong (a

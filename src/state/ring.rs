@@ -119,12 +119,12 @@ impl<const N: usize, C: Count> Ring<N, C> {
     }
 }
 
-impl<const N: usize> Ring<N, u16> {
+impl<const N: usize, C: Count> Ring<N, C> {
     /// The same counts in a `u32` ring.
     pub fn widen(&self) -> Ring<N> {
         Ring {
             head: self.head,
-            counts: self.counts.map(u32::from),
+            counts: self.counts.map(C::get),
         }
     }
 }

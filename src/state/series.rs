@@ -28,7 +28,7 @@ pub struct Series<C: Count = u32> {
     long: Ring<BUCKETS, C>,
 }
 
-impl Series<u16> {
+impl<C: Count> Series<C> {
     /// The same counts in a `u32` series.
     pub fn widen(&self) -> Series {
         Series {
@@ -36,9 +36,7 @@ impl Series<u16> {
             long: self.long.widen(),
         }
     }
-}
 
-impl<C: Count> Series<C> {
     fn add(&mut self, tick: u32, n: u32) {
         self.short.add(tick, n);
         self.long.add(tick / PER_LONG, n);

@@ -29,7 +29,7 @@ impl SendsOf<'_> {
     pub fn series(&self, key: Key) -> Option<Series> {
         match self {
             SendsOf::Ranges(t) => t.read(key, Series::widen),
-            SendsOf::Others(t) => t.read(key, |s| *s),
+            SendsOf::Others(t) => t.read(key, Series::widen),
         }
     }
 
